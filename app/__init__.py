@@ -1,0 +1,1 @@
+"""driftdesk: the service shell."""

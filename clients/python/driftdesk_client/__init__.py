@@ -1,0 +1,1 @@
+"""driftdesk-client: report predictions to driftdesk from a deployed model."""

@@ -1,0 +1,1 @@
+"""driftdesk exception queue: tickets, leases, labels and the retraining export."""

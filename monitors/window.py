@@ -122,9 +122,9 @@ class WindowSpec:
         first = max(0, last_block - self.blocks_per_window + 1)
         return range(first, last_block + 1)
 
-    def blocks_of_sequence(self, first_seq: int, n: int) -> npt.NDArray[np.int64]:
-        """Block of each record numbered ``first_seq .. first_seq + n - 1`` (count windows)."""
-        return (np.arange(n, dtype=np.int64) + first_seq) // self.step
+    def blocks_of_sequence(self, seqs: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Block of each record, by its sequence number within the model (count windows)."""
+        return np.floor_divide(seqs, self.step).astype(np.int64)
 
     def blocks_of_times(self, epoch_seconds: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """Block of each timestamp, as seconds since the epoch (time windows)."""

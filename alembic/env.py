@@ -1,0 +1,55 @@
+"""Alembic environment: driftdesk's metadata, SQLite in batch mode."""
+
+from __future__ import annotations
+
+from sqlalchemy import engine_from_config, pool
+
+import app.all_models  # noqa: F401  (registers every table on Base.metadata)
+from alembic import context
+from app.db import Base
+from app.settings import get_settings
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
+target_metadata = Base.metadata
+
+
+def run_offline() -> None:
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=url.startswith("sqlite"),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    connectable = config.attributes.get("connection")
+    if connectable is None:
+        engine = engine_from_config(
+            {"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool
+        )
+        with engine.connect() as connection:
+            _run(connection)
+        engine.dispose()
+    else:
+        _run(connectable)
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()

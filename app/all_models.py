@@ -1,0 +1,7 @@
+"""Imports every module that defines tables, so Base.metadata knows them all.
+
+Alembic's env.py and the schema tests import this; add a line for each new
+models module.
+"""
+
+import app.models  # noqa: F401

@@ -1,0 +1,222 @@
+"""/v1/models/{name}/predictions and /feedback: what deployed models post."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from sqlalchemy import and_, or_, select
+from starlette.concurrency import run_in_threadpool
+
+from app import catalog, feedback, metrics
+from app.auth import IngestDep, ReviewerDep, SessionDep, SettingsDep, get_db
+from app.db import utcnow
+from app.errors import (
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    validation_error_from_pydantic,
+)
+from app.ingest import store_batch, validate_batch
+from app.intake import on_batch_stored
+from app.models import Prediction
+from app.pagination import (
+    CursorQuery,
+    LimitQuery,
+    cursor_position,
+    decode_cursor,
+    encode_cursor,
+)
+from app.schemas import (
+    FeedbackBatch,
+    FeedbackResult,
+    IngestResult,
+    Page,
+    PredictionIn,
+    PredictionOut,
+)
+from app.settings import Settings
+
+router = APIRouter(prefix="/v1/models/{name}", tags=["predictions"])
+
+_records = TypeAdapter(list[PredictionIn])
+
+EXAMPLE = {
+    "predictions": [
+        {
+            "id": "req-8f3a",
+            "timestamp": "2026-11-24T10:00:00Z",
+            "features": {"age": 41, "plan": "pro"},
+            "prediction": "churn",
+            "confidence": 0.54,
+            "model_version": "2026-11-01",
+        }
+    ]
+}
+
+
+def parse_json(raw: bytes, request: Request) -> Any:
+    """The body as JSON; NaN/Infinity are parsed so the error can name their field."""
+    ctype = request.headers.get("content-type", "application/json")
+    if "json" not in ctype:
+        raise UnsupportedMediaType(f"send application/json, not {ctype!r}")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(raw)  # accepts NaN and Infinity, refused later by field
+        except ValueError as exc:
+            raise ValidationFailed(
+                f"the body is not valid JSON: {exc}", details=[{"loc": ["body"], "msg": str(exc)}]
+            ) from None
+
+
+def _parse_predictions(data: Any, settings: Settings) -> tuple[list[PredictionIn], list[str | int]]:
+    if isinstance(data, dict) and "predictions" in data:
+        items = data["predictions"]
+        if not isinstance(items, list):
+            raise ValidationFailed.at(["predictions"], "must be a list of records")
+        if len(items) > settings.max_batch_records:
+            raise PayloadTooLarge(
+                f"batch of {len(items)} records is over the limit of "
+                f"{settings.max_batch_records}: split it"
+            )
+        if not items:
+            raise ValidationFailed.at(["predictions"], "the batch is empty")
+        if set(data) != {"predictions"}:
+            extra = sorted(set(data) - {"predictions"})[0]
+            raise ValidationFailed.at([extra], "unknown field")
+        try:
+            return _records.validate_python(items), ["predictions"]
+        except ValidationError as exc:
+            raise validation_error_from_pydantic(exc.errors(), ["predictions"]) from None
+    try:
+        return [PredictionIn.model_validate(data)], []
+    except ValidationError as exc:
+        raise validation_error_from_pydantic(exc.errors()) from None
+
+
+@router.post(
+    "/predictions",
+    status_code=202,
+    response_model=IngestResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/PredictionIn"},
+                            {"$ref": "#/components/schemas/PredictionBatch"},
+                        ]
+                    },
+                    "example": EXAMPLE,
+                }
+            },
+        }
+    },
+)
+async def post_predictions(
+    name: str, request: Request, _key: IngestDep, settings: SettingsDep
+) -> IngestResult:
+    """Post one record or `{"predictions": [...]}`. 202 means durably stored.
+
+    A record whose `id` was accepted before counts as a duplicate and changes nothing.
+    A batch with any invalid record is rejected whole (422 naming the field).
+    """
+    raw = await request.body()
+    db = get_db(request)
+
+    def work() -> IngestResult:
+        try:
+            records, prefix = _parse_predictions(parse_json(raw, request), settings)
+            now = utcnow()
+            with db.session() as session:
+                model = catalog.active_model(session, name)
+                batch = validate_batch(model, records, now=now, prefix=prefix)
+                stored = store_batch(session, model, batch, now=now)
+                exceptions = on_batch_stored(session, model, stored, now=now)
+        except ValidationFailed:
+            metrics.RECORDS_REJECTED.inc(name)
+            raise
+        metrics.RECORDS_INGESTED.inc(name, amount=len(stored.prediction_ids))
+        return IngestResult(
+            accepted=len(stored.prediction_ids), duplicates=stored.duplicates, exceptions=exceptions
+        )
+
+    return await run_in_threadpool(work)
+
+
+def prediction_out(p: Prediction) -> PredictionOut:
+    return PredictionOut(
+        id=p.client_id,
+        timestamp=p.ts,
+        received_at=p.received_at,
+        features=p.features,
+        prediction=p.prediction,
+        confidence=p.confidence,
+        probabilities=p.probabilities,
+        model_version=p.model_version,
+        label=p.actual,
+    )
+
+
+@router.get("/predictions", response_model=Page[PredictionOut])
+def list_predictions(
+    name: str,
+    session: SessionDep,
+    _reviewer: ReviewerDep,
+    start: Annotated[
+        AwareDatetime | None, Query(description="Inclusive, RFC 3339 with zone.")
+    ] = None,
+    end: Annotated[
+        AwareDatetime | None, Query(description="Exclusive, RFC 3339 with zone.")
+    ] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[PredictionOut]:
+    """Stored predictions in timestamp order, oldest first."""
+    model = catalog.get_model(session, name)
+    stmt = (
+        select(Prediction)
+        .where(Prediction.model_id == model.id)
+        .order_by(Prediction.ts, Prediction.id)
+        .limit(limit + 1)
+    )
+    if start is not None:
+        stmt = stmt.where(Prediction.ts >= start)
+    if end is not None:
+        stmt = stmt.where(Prediction.ts < end)
+    after = decode_cursor(cursor)
+    if after:
+        ts, last_id = cursor_position(after)
+        stmt = stmt.where(
+            or_(Prediction.ts > ts, and_(Prediction.ts == ts, Prediction.id > last_id))
+        )
+    rows = list(session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[PredictionOut](
+        items=[prediction_out(p) for p in rows],
+        next_cursor=(
+            encode_cursor({"ts": rows[-1].ts.isoformat(), "id": rows[-1].id}) if more else None
+        ),
+    )
+
+
+@router.post("/feedback", status_code=202, response_model=FeedbackResult)
+def post_feedback(
+    name: str, body: FeedbackBatch, session: SessionDep, _key: IngestDep, settings: SettingsDep
+) -> FeedbackResult:
+    """Ground truth that arrives later, by prediction id. Unknown ids are listed, not fatal."""
+    if len(body.feedback) > settings.max_batch_records:
+        raise PayloadTooLarge(
+            f"batch of {len(body.feedback)} records is over the limit of "
+            f"{settings.max_batch_records}: split it"
+        )
+    model = catalog.active_model(session, name)
+    return feedback.record_feedback(session, model=model, items=body.feedback, now=utcnow())

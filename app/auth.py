@@ -1,0 +1,165 @@
+"""API keys: generation, hashing at rest, and scope checks on every route.
+
+A secret looks like ``dd_<key id>_<random>``; only its SHA-256 is stored (the
+secret is 256 bits of randomness, so a slow password hash buys nothing). Every
+request looks its key up in the database, so revocation takes effect at once on
+every replica.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.db import Database, utcnow
+from app.errors import Forbidden, Unauthorized
+from app.models import ApiKey
+from app.settings import Settings
+
+log = logging.getLogger("driftdesk.auth")
+
+Scope = Literal["ingest", "review", "admin"]
+SCOPES: tuple[Scope, ...] = ("ingest", "review", "admin")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key(name: str, scopes: list[str], *, secret: str | None = None) -> tuple[ApiKey, str]:
+    """A new key row and its secret (the secret is never stored)."""
+    key_id = secrets.token_hex(6)
+    secret = secret or f"dd_{key_id}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(
+        id=key_id,
+        name=name,
+        scopes=sorted(set(scopes)),
+        secret_hash=hash_secret(secret),
+        created_at=utcnow(),
+    )
+    return row, secret
+
+
+def has_admin_key(session: Session) -> bool:
+    keys = session.scalars(select(ApiKey).where(ApiKey.revoked_at.is_(None))).all()
+    return any("admin" in k.scopes for k in keys)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, name and scopes."""
+
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+
+    def can(self, *scopes: str) -> bool:
+        return "admin" in self.scopes or any(s in self.scopes for s in scopes)
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller."""
+        return f"{self.name} ({self.key_id})"
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def _session(request: Request) -> Iterator[Session]:
+    db = get_db(request)
+    with db.session(readonly=request.method in ("GET", "HEAD")) as session:
+        yield session
+
+
+# scope="function": the unit of work commits before the response is sent, so a
+# 2xx always means committed.
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+def authenticate(session: Session, authorization: str | None) -> Principal:
+    if not authorization:
+        raise Unauthorized(
+            "missing API key: send 'Authorization: Bearer <key>' "
+            "(create one with 'driftdesk keys create')"
+        )
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("malformed Authorization header: expected 'Bearer <key>'")
+    row = session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret.strip())))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API key")
+    return Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
+
+
+def _principal(request: Request) -> Principal:
+    # Its own short read-only session: the key check must not hold SQLite's write
+    # lock for the whole request (ingest opens its own write transaction).
+    with get_db(request).session(readonly=True) as session:
+        principal = authenticate(session, request.headers.get("authorization"))
+    request.state.principal = principal
+    return principal
+
+
+def require(*scopes: Scope) -> object:
+    """A dependency that admits keys holding any of ``scopes`` (admin holds all)."""
+
+    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not principal.can(*scopes):
+            raise Forbidden(
+                f"this key lacks the scope for this route: needs one of {', '.join(scopes)}"
+                + ("" if "admin" in scopes else " (or admin)")
+            )
+        return principal
+
+    return Depends(check)
+
+
+AdminDep = Annotated[Principal, require("admin")]
+ReviewerDep = Annotated[Principal, require("review")]
+IngestDep = Annotated[Principal, require("ingest")]
+ReaderDep = Annotated[Principal, require("review", "ingest")]
+
+
+def ensure_admin_key(db: Database, settings: Settings) -> None:
+    """Make sure an admin key exists: the bootstrap secret, or a generated one printed once."""
+    with db.session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # several replicas start at once: only one may create the first key
+            session.execute(text("SELECT pg_advisory_xact_lock(7419001)"))
+        if has_admin_key(session):
+            return
+        bootstrap = settings.bootstrap_admin_key
+        row, secret = new_key(
+            "bootstrap-admin", ["admin"], secret=bootstrap.get_secret_value() if bootstrap else None
+        )
+        session.add(row)
+    if bootstrap is None:
+        # Printed, not logged: it must not land in log storage, and is shown this once.
+        print(
+            "\n  driftdesk: no admin key existed, so one was created. It is shown only now:\n\n"
+            f"    {secret}\n\n"
+            "  Use it as 'Authorization: Bearer <key>' and create narrower keys with it.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        log.info("bootstrap admin key installed", extra={"key_id": row.id})

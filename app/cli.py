@@ -1,0 +1,183 @@
+"""The `driftdesk` command line: serve, worker, migrate, keys."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from app.settings import Settings, get_settings
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A failure to report as one clear line, not a traceback."""
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "DRIFTDESK_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise CliError(f"invalid configuration {field}: {first['msg']}") from None
+
+
+def _migrate(settings: Settings) -> None:
+    from app import migrations
+
+    try:
+        migrations.upgrade(settings.database_url)
+    except Exception as exc:
+        raise CliError(
+            f"could not migrate {_redact(settings.database_url)}: {exc.__class__.__name__}: {exc}"
+        ) from None
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _migrate(settings)
+    print(f"database {_redact(settings.database_url)} is at the latest revision")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app import logs
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
+    _migrate(settings)
+    os.environ["DRIFTDESK_RUN_BACKGROUND"] = "0" if args.no_background else "1"
+    print(
+        f"driftdesk: serving on http://{args.host}:{args.port} "
+        f"(API docs at /docs, reviewers' UI at /ui/)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        "app.main:asgi",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app import logs
+    from app.background import Background
+    from app.db import Database, make_engine
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
+    _migrate(settings)
+    db = Database(
+        make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    )
+    print("driftdesk worker: running the background loops (Ctrl-C to stop)", file=sys.stderr)
+    Background(db, settings).run_forever()
+    db.dispose()
+    return EXIT_OK
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from app.auth import SCOPES, new_key
+    from app.db import Database, make_engine
+
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    unknown = [s for s in scopes if s not in SCOPES]
+    if not scopes or unknown:
+        raise CliError(f"--scopes takes a comma-separated list of {', '.join(SCOPES)}")
+    settings = _settings()
+    _migrate(settings)
+    db = Database(make_engine(settings.database_url))
+    with db.session() as session:
+        row, secret = new_key(args.name, scopes)
+        session.add(row)
+    db.dispose()
+    print(secret)
+    print(
+        f"key {row.id} ({args.name}, scopes {','.join(row.scopes)}): store the secret now, "
+        "it is not shown again",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="driftdesk",
+        description="Keep machine-learning models honest in production. "
+        "Configuration comes from DRIFTDESK_* environment variables (and .env).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve the API, the UI and the background loops")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--no-background", action="store_true", help="do not run the background loops here"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the background loops alone")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database to the latest revision")
+    migrate.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    create = keys_sub.add_parser("create", help="create a key and print its secret")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated: ingest,review,admin")
+    create.set_defaults(func=cmd_keys_create)
+    keys.set_defaults(func=lambda _a: _usage(keys))
+
+    for extra in _extra_commands:
+        extra(sub)
+    return parser
+
+
+# Other modules add commands (demo, export, ...) here.
+_extra_commands: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        return _usage(parser)
+    try:
+        code: int = args.func(args)
+        return code
+    except CliError as exc:
+        print(f"driftdesk: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Ingestion: validate a batch, store its rows, and add its counts to the window blocks.
+
+Everything a batch changes is written in the caller's one transaction: the rows,
+the sequence counter, the block counts and the tickets. So counts and rows can
+never disagree, and a 202 (sent only after commit) means all of it is durable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.columns import CONFIDENCE, PREDICTION, Columns, feature_columns
+from app.errors import ValidationFailed
+from app.models import BlockCounts, MonitoredModel, Prediction
+from app.schemas import PredictionIn
+from app.sketches import get_spec
+from monitors.sketch import SketchSpec
+from monitors.window import WindowSpec, split_by_block
+
+PROBABILITY_TOLERANCE = 0.01
+
+
+@dataclass
+class ValidatedBatch:
+    """A batch that passed every check, as rows and as columns."""
+
+    records: Sequence[PredictionIn]
+    client_ids: list[str]
+    timestamps: list[dt.datetime]
+    outputs: list[Any]
+    confidence: npt.NDArray[np.float64]
+    columns: Columns  # features plus __prediction__ and __confidence__
+
+
+@dataclass
+class StoredBatch:
+    """What a batch added: positions (into the validated batch) of new rows, and their ids."""
+
+    batch: ValidatedBatch
+    new_positions: npt.NDArray[np.intp]
+    prediction_ids: list[int]
+    duplicates: int
+
+
+def _loc(prefix: Sequence[str | int], i: int, *rest: str | int) -> list[str | int]:
+    return [*prefix, i, *rest] if prefix else [*rest]
+
+
+def validate_batch(
+    model: MonitoredModel,
+    records: Sequence[PredictionIn],
+    *,
+    now: dt.datetime,
+    prefix: Sequence[str | int] = ("predictions",),
+) -> ValidatedBatch:
+    """Check a batch against the model's schema; raise a 422 naming the first bad field.
+
+    ``prefix`` is the path of the record list in the request (empty for a single record).
+    """
+    columns = feature_columns(
+        model.features,
+        [r.features for r in records],
+        strict=model.strict,
+        loc=lambda i, name: _loc(prefix, i, "features", name),
+    )
+    labels = set(model.labels or ())
+    outputs: list[Any] = []
+    confidence = np.full(len(records), np.nan)
+    for i, r in enumerate(records):
+        out = r.prediction
+        if model.task == "classification":
+            out = str(out) if isinstance(out, int) and not isinstance(out, bool) else out
+            if not isinstance(out, str) or out not in labels:
+                raise ValidationFailed.at(
+                    _loc(prefix, i, "prediction"),
+                    f"{r.prediction!r} is not one of the model's labels {sorted(labels)}",
+                )
+        elif isinstance(out, str) or not math.isfinite(out):
+            raise ValidationFailed.at(
+                _loc(prefix, i, "prediction"), "a regression prediction is a finite number"
+            )
+        outputs.append(out)
+        if r.probabilities is not None:
+            if model.task != "classification":
+                raise ValidationFailed.at(
+                    _loc(prefix, i, "probabilities"), "probabilities are for classification models"
+                )
+            extra = set(r.probabilities) - labels
+            if extra:
+                raise ValidationFailed.at(
+                    _loc(prefix, i, "probabilities", sorted(extra)[0]),
+                    "not one of the model's labels",
+                )
+            total = sum(r.probabilities.values())
+            if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+                raise ValidationFailed.at(
+                    _loc(prefix, i, "probabilities"),
+                    f"probabilities must sum to 1 (they sum to {total:.4f})",
+                )
+        if r.confidence is not None:
+            confidence[i] = r.confidence
+        elif r.probabilities:
+            confidence[i] = max(r.probabilities.values())
+    columns.values[PREDICTION] = (
+        np.array(outputs, dtype=object)
+        if model.task == "classification"
+        else np.array(outputs, dtype=np.float64)
+    )
+    columns.values[CONFIDENCE] = confidence
+    client_ids = [r.id or f"dd-{uuid.uuid4().hex}" for r in records]
+    timestamps = [r.timestamp or now for r in records]
+    return ValidatedBatch(records, client_ids, timestamps, outputs, confidence, columns)
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    table = Prediction.__table__
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return stmt.on_conflict_do_nothing(index_elements=["model_id", "client_id"]).returning(
+        table.c.id, table.c.client_id
+    )
+
+
+def store_batch(
+    session: Session, model: MonitoredModel, batch: ValidatedBatch, *, now: dt.datetime
+) -> StoredBatch:
+    """Insert the batch's new rows and add them to the model's window blocks."""
+    n = len(batch.client_ids)
+    # A record whose id was already accepted (before, or earlier in this batch) is a
+    # duplicate and changes nothing.
+    first_of: dict[str, int] = {}
+    for i, cid in enumerate(batch.client_ids):
+        first_of.setdefault(cid, i)
+    existing = (
+        set(
+            session.scalars(
+                select(Prediction.client_id).where(
+                    Prediction.model_id == model.id, Prediction.client_id.in_(list(first_of))
+                )
+            )
+        )
+        if first_of
+        else set()
+    )
+    candidates = [i for cid, i in first_of.items() if cid not in existing]
+    if not candidates:
+        return StoredBatch(batch, np.empty(0, dtype=np.intp), [], n)
+
+    # Reserve sequence numbers (they place records in count-window blocks). On
+    # PostgreSQL this row lock serialises concurrent writers of one model, briefly.
+    end = session.execute(
+        update(MonitoredModel)
+        .where(MonitoredModel.id == model.id)
+        .values(record_count=MonitoredModel.record_count + len(candidates))
+        .returning(MonitoredModel.record_count)
+    ).scalar_one()
+    first_seq = end - len(candidates)
+
+    rows = []
+    for k, i in enumerate(candidates):
+        r = batch.records[i]
+        conf = batch.confidence[i]
+        rows.append(
+            {
+                "model_id": model.id,
+                "client_id": batch.client_ids[i],
+                "seq": first_seq + k,
+                "ts": batch.timestamps[i],
+                "received_at": now,
+                "features": r.features,
+                "prediction": batch.outputs[i],
+                "confidence": None if np.isnan(conf) else float(conf),
+                "probabilities": r.probabilities,
+                "model_version": r.model_version,
+            }
+        )
+    inserted = {cid: pid for pid, cid in session.execute(_insert(session), rows)}
+    # A concurrent writer (another replica) may have taken an id between the check
+    # and the insert: ON CONFLICT DO NOTHING skipped it, so it is a duplicate too.
+    kept = [(k, i) for k, i in enumerate(candidates) if batch.client_ids[i] in inserted]
+    positions = np.array([i for _, i in kept], dtype=np.intp)
+    seqs = np.array([first_seq + k for k, _ in kept], dtype=np.int64)
+    if model.reference_id is not None and len(positions):
+        _add_block_counts(session, model, batch, positions, seqs, now=now)
+    return StoredBatch(
+        batch,
+        positions,
+        [inserted[batch.client_ids[i]] for i in positions],
+        n - len(positions),
+    )
+
+
+def encode_counts(counts: npt.NDArray[np.int64]) -> bytes:
+    return zlib.compress(counts.astype("<i8").tobytes(), 1)
+
+
+def decode_counts(blob: bytes) -> npt.NDArray[np.int64]:
+    return np.frombuffer(zlib.decompress(blob), dtype="<i8").astype(np.int64)
+
+
+def block_parts(
+    *,
+    spec: SketchSpec,
+    window: WindowSpec,
+    columns: Columns,
+    seqs: npt.NDArray[np.int64],
+    stamps: Sequence[dt.datetime],
+    model_id: int,
+    reference_id: int,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """Rows of ``block_counts`` for a set of records: one per block they fall in."""
+    if window.kind == "count":
+        blocks = window.blocks_of_sequence(seqs)
+    else:
+        blocks = window.blocks_of_times(np.array([t.timestamp() for t in stamps]))
+    parts = []
+    for block, group in split_by_block(blocks):
+        counts = spec.count({k: v[group] for k, v in columns.values.items()})
+        times = [stamps[j] for j in group]
+        parts.append(
+            {
+                "model_id": model_id,
+                "reference_id": reference_id,
+                "block": block,
+                "rows": len(group),
+                "counts": encode_counts(counts),
+                "first_ts": min(times),
+                "last_ts": max(times),
+                "created_at": now,
+            }
+        )
+    return parts
+
+
+def _add_block_counts(
+    session: Session,
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    positions: npt.NDArray[np.intp],
+    seqs: npt.NDArray[np.int64],
+    *,
+    now: dt.datetime,
+) -> None:
+    assert model.reference_id is not None
+    parts = block_parts(
+        spec=get_spec(session, model.reference_id),
+        window=WindowSpec.parse(model.window),
+        columns=batch.columns.take(positions),
+        seqs=seqs,
+        stamps=[batch.timestamps[i] for i in positions],
+        model_id=model.id,
+        reference_id=model.reference_id,
+        now=now,
+    )
+    session.execute(BlockCounts.__table__.insert(), parts)

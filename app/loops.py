@@ -1,0 +1,1 @@
+"""Every background loop driftdesk runs, registered with app.background.loop."""

@@ -1,0 +1,146 @@
+"""The application factory: routers, error handlers, middleware, lifespan."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import text
+
+from app import metrics
+from app.api import keys, models, predictions, reference
+from app.auth import ensure_admin_key
+from app.background import Background
+from app.db import Database, make_engine
+from app.errors import error_body, install_error_handlers
+from app.limits import BodyLimit
+from app.migrations import current_revisions, head_revisions
+from app.responses import JSON
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("driftdesk")
+
+DESCRIPTION = """
+driftdesk keeps machine-learning models honest in production. Deployed models post
+their predictions; driftdesk measures drift on sliding windows against a reference,
+turns what a machine should not decide alone into exception tickets for reviewers,
+and exports every human resolution as labelled retraining data.
+
+Authenticate with `Authorization: Bearer <api key>`. Errors always have the shape
+`{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    background: bool = False,
+) -> FastAPI:
+    """Build the ASGI app. ``background`` runs the evaluator, reaper and dispatcher loops."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database(
+            make_engine(
+                settings.database_url,
+                sqlite_synchronous=settings.sqlite_synchronous,
+                pool_size=settings.db_pool_size,
+            )
+        )
+        app.state.db = db
+        app.state.settings = settings
+        ensure_admin_key(db, settings)
+        loops = Background(db, settings) if background else None
+        if loops:
+            loops.start()
+        try:
+            yield
+        finally:
+            if loops:
+                loops.stop()
+            if database is None:
+                db.dispose()
+
+    app = FastAPI(
+        title="driftdesk",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=JSON,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit,  # type: ignore[arg-type]
+        max_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        metrics.REQUESTS.inc(request.method, path, str(response.status_code))
+        metrics.LATENCY.observe(elapsed, request.method, path)
+        return response
+
+    for module in (keys, models, reference, predictions):
+        app.include_router(module.router)
+    _install_ops(app)
+    return app
+
+
+def _install_ops(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready"}})
+    def readyz(request: Request) -> Any:
+        """Readiness: the database answers and is migrated to the latest revision."""
+        db: Database = request.app.state.db
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current, heads = current_revisions(db.engine), head_revisions()
+        except Exception as exc:
+            return JSON(
+                error_body("not_ready", f"database unreachable: {exc.__class__.__name__}: {exc}"),
+                status_code=503,
+            )
+        if current != heads:
+            return JSON(
+                error_body(
+                    "not_ready",
+                    f"database at revision {sorted(current) or 'none'}, code expects "
+                    f"{sorted(heads)}: run 'driftdesk migrate'",
+                ),
+                status_code=503,
+            )
+        return {"status": "ready", "revision": sorted(current)}
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def prometheus(request: Request) -> PlainTextResponse:
+        """Prometheus text format: requests, latencies, ingest and queue figures."""
+        db: Database = request.app.state.db
+        with db.session(readonly=True) as session:
+            body = metrics.render(session)
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+def asgi() -> FastAPI:
+    """The factory `driftdesk serve` hands to uvicorn (one call per worker process)."""
+    return create_app(background=os.environ.get("DRIFTDESK_RUN_BACKGROUND", "1") == "1")

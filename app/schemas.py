@@ -1,0 +1,281 @@
+"""Request and response shapes of the core resources (API.md: Models, Predictions, Keys)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from monitors.window import WindowSpec
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+FEATURE_PATTERN = r"^[^\x00-\x1f]{1,100}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- keys
+class KeyCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    scopes: Annotated[list[Literal["ingest", "review", "admin"]], Field(min_length=1)]
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "reviewer-ana", "scopes": ["review"]}]},
+    )
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+
+class KeyCreated(KeyOut):
+    secret: str = Field(description="Shown once: store it now.")
+
+
+# --------------------------------------------------------------------------- models
+class FeatureSpec(Strict):
+    name: Annotated[str, Field(pattern=FEATURE_PATTERN)]
+    type: Literal["numerical", "categorical"]
+    required: bool = Field(
+        default=False, description="A record without it is a data-quality exception."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.startswith("__"):
+            raise ValueError("feature names starting with '__' are reserved for driftdesk")
+        return value
+
+
+class WindowIn(Strict):
+    kind: Literal["count", "time"]
+    size: int | str
+    step: int | str
+
+    @model_validator(mode="after")
+    def _valid(self) -> WindowIn:
+        WindowSpec.parse(self.model_dump())
+        return self
+
+    def spec(self) -> WindowSpec:
+        return WindowSpec.parse(self.model_dump())
+
+
+class DriftSettings(Strict):
+    detectors: Literal["auto"] | dict[str, str] = "auto"
+    alpha: Annotated[float, Field(gt=0, le=0.5)] = 0.01
+    correction: Literal["bh", "bonferroni"] = "bh"
+    min_effect: Literal["auto"] | Annotated[float, Field(ge=0)] | dict[str, float] = "auto"
+    min_rows: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Windows smaller than this are 'insufficient data'."
+    )
+
+
+class ModelOptions(Strict):
+    """Knobs API.md leaves open, each with a default that suits most models."""
+
+    incident_open_after: Annotated[int, Field(ge=1)] = Field(
+        default=2,
+        description="Open an incident when this many of the last `incident_of_last` evaluations drifted.",
+    )
+    incident_of_last: Annotated[int, Field(ge=1)] = 3
+    incident_close_after: Annotated[int, Field(ge=1)] = Field(
+        default=3, description="Close it after this many consecutive clean evaluations."
+    )
+    margin_threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="Also ticket predictions whose top-1 minus top-2 probability is below this.",
+    )
+    entropy_threshold: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        description="Also ticket predictions whose probability entropy (nats) is above this.",
+    )
+    audit_rate: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.0, description="Fraction of confident predictions sampled for human audit."
+    )
+    ticket_budget_per_hour: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="At most this many tickets per hour; the rest are counted as suppressed.",
+    )
+    drift_sample_size: Annotated[int, Field(ge=1, le=500)] = 20
+    out_of_range_tolerance: Annotated[float, Field(ge=0)] = Field(
+        default=0.5,
+        description="A numerical value further than this many reference ranges outside [min, max] is a data-quality break.",
+    )
+    retraining_ready_labels: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Raise 'retraining data ready' after this many new labels."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelOptions:
+        if self.incident_open_after > self.incident_of_last:
+            raise ValueError("incident_open_after cannot exceed incident_of_last")
+        return self
+
+
+class ModelCreate(Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    task: Literal["classification", "regression"]
+    features: Annotated[list[FeatureSpec], Field(min_length=1, max_length=2000)]
+    labels: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None
+    window: WindowIn = Field(default_factory=lambda: WindowIn(kind="count", size=5000, step=1000))
+    confidence_threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    strict: bool = True
+    options: ModelOptions = Field(default_factory=ModelOptions)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "churn-classifier",
+                    "task": "classification",
+                    "features": [
+                        {"name": "age", "type": "numerical"},
+                        {"name": "plan", "type": "categorical"},
+                    ],
+                    "labels": ["stay", "churn"],
+                    "window": {"kind": "count", "size": 5000, "step": 1000},
+                    "confidence_threshold": 0.6,
+                    "drift": {"detectors": "auto", "alpha": 0.01, "min_effect": "auto"},
+                    "strict": True,
+                }
+            ]
+        },
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, value: list[FeatureSpec]) -> list[FeatureSpec]:
+        seen: set[str] = set()
+        for f in value:
+            if f.name in seen:
+                raise ValueError(f"feature {f.name!r} is listed twice")
+            seen.add(f.name)
+        return value
+
+    @model_validator(mode="after")
+    def _labels_match_task(self) -> ModelCreate:
+        if self.task == "classification":
+            if not self.labels or len(self.labels) < 2:
+                raise ValueError("a classification model needs at least two labels")
+            if len(set(self.labels)) != len(self.labels):
+                raise ValueError("labels must be unique")
+        elif self.labels:
+            raise ValueError("a regression model has no labels")
+        return self
+
+
+class ModelPatch(Strict):
+    window: WindowIn | None = None
+    confidence_threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    drift: DriftSettings | None = None
+    strict: bool | None = None
+    options: ModelOptions | None = None
+    status: Literal["active", "archived"] | None = None
+
+
+class ReferenceBrief(BaseModel):
+    id: int
+    rows: int
+    source: str
+    created_at: dt.datetime
+
+
+class ModelOut(BaseModel):
+    name: str
+    task: str
+    features: list[FeatureSpec]
+    labels: list[str] | None
+    window: dict[str, Any]
+    confidence_threshold: float | None
+    drift: DriftSettings
+    strict: bool
+    options: ModelOptions
+    status: str
+    records: int
+    reference: ReferenceBrief | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    archived_at: dt.datetime | None
+
+
+# --------------------------------------------------------------------------- predictions
+FeatureValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+Output = StrictStr | StrictInt | StrictFloat
+
+
+class PredictionIn(Strict):
+    id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    timestamp: AwareDatetime | None = None
+    features: dict[str, FeatureValue]
+    prediction: Output
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = None
+    probabilities: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = None
+    model_version: Annotated[str, Field(max_length=100)] | None = None
+
+
+class PredictionBatch(Strict):
+    predictions: list[PredictionIn]
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    duplicates: int
+    exceptions: int
+
+
+class PredictionOut(BaseModel):
+    id: str
+    timestamp: dt.datetime
+    received_at: dt.datetime
+    features: dict[str, Any]
+    prediction: Any
+    confidence: float | None
+    probabilities: dict[str, float] | None
+    model_version: str | None
+    label: Any = Field(default=None, description="Ground truth from feedback, if any.")
+
+
+class FeedbackIn(Strict):
+    id: Annotated[str, Field(min_length=1, max_length=200)]
+    label: Output
+
+
+class FeedbackBatch(Strict):
+    feedback: Annotated[list[FeedbackIn], Field(min_length=1)]
+
+
+class FeedbackResult(BaseModel):
+    accepted: int
+    unknown_ids: list[str]
+    exceptions: int
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None

@@ -1,0 +1,102 @@
+"""Configuration: one pydantic-settings class, read from the environment and `.env`.
+
+Every setting is prefixed ``DRIFTDESK_``; the README's configuration table lists
+them all with their defaults.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTDESK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default="sqlite:///./driftdesk.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    bootstrap_admin_key: SecretStr | None = Field(
+        default=None, description="If set and no admin key exists, this secret becomes one."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL used in links sent in alerts."
+    )
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    # limits
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024, description="Reference CSV/Parquet uploads."
+    )
+    max_batch_records: int = Field(default=10_000, ge=1)
+    max_reference_rows: int = Field(default=1_000_000, ge=100)
+    reference_sample_rows: int = Field(
+        default=20_000, ge=100, description="Reference rows kept for Evidently reports."
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+        default="FULL", description="FULL makes every 202 survive power loss, not only a crash."
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+
+    # background loops
+    evaluate_interval_seconds: float = Field(default=5.0, gt=0)
+    lease_reaper_interval_seconds: float = Field(default=10.0, gt=0)
+    dispatch_interval_seconds: float = Field(default=1.0, gt=0)
+
+    # drift
+    drift_min_rows: int = Field(default=200, ge=1)
+    report_sample_rows: int = Field(default=5_000, ge=100)
+
+    # queue
+    default_lease_seconds: int = Field(default=900, ge=5, le=86_400)
+
+    # alerting
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Allow webhook/Slack targets on loopback or private networks.",
+    )
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "driftdesk@localhost"
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+
+    # UI
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs UI session cookies; generated per process if unset (sign-ins then "
+        "do not survive a restart or span replicas).",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "DRIFTDESK_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL"
+            )
+        # driftdesk talks to PostgreSQL through psycopg 3 (sync); the bare scheme would
+        # pick psycopg2 and +asyncpg an async driver, so both are mapped onto it.
+        for prefix in ("postgresql://", "postgresql+asyncpg://", "postgresql+psycopg2://"):
+            if value.startswith(prefix):
+                value = "postgresql+psycopg://" + value.removeprefix(prefix)
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, validated once."""
+    return Settings()

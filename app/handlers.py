@@ -1,0 +1,1 @@
+"""Every module that subscribes to domain events (app.events), imported once."""

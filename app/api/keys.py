@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.auth import AdminDep, SessionDep, new_key
 from app.db import utcnow
-from app.errors import NotFound
+from app.errors import NotFound, ValidationFailed
 from app.models import ApiKey
 from app.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from app.schemas import KeyCreate, KeyCreated, KeyOut, Page
@@ -40,7 +40,10 @@ def list_keys(
 ) -> Page[KeyOut]:
     after = decode_cursor(cursor)
     stmt = select(ApiKey).order_by(ApiKey.id).limit(limit + 1)
-    if after:
+    if after is not None:
+        # a cursor of another list (or a forged one) has no string id: a 422, not a 500
+        if not isinstance(after.get("id"), str):
+            raise ValidationFailed.at(["query", "cursor"], "invalid cursor for the list of keys")
         stmt = stmt.where(ApiKey.id > after["id"])
     rows = list(session.scalars(stmt))
     more = len(rows) > limit

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app import catalog
 from app.auth import AdminDep, ReaderDep, SessionDep
+from app.errors import ValidationFailed
 from app.models import MonitoredModel
 from app.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from app.schemas import ModelCreate, ModelOut, ModelPatch, Page
@@ -32,7 +33,10 @@ def list_models(
 ) -> Page[ModelOut]:
     after = decode_cursor(cursor)
     stmt = select(MonitoredModel).order_by(MonitoredModel.name).limit(limit + 1)
-    if after:
+    if after is not None:
+        # a cursor of another list (or a forged one) has no string name: a 422, not a 500
+        if not isinstance(after.get("name"), str):
+            raise ValidationFailed.at(["query", "cursor"], "invalid cursor for the list of models")
         stmt = stmt.where(MonitoredModel.name > after["name"])
     if status:
         stmt = stmt.where(MonitoredModel.status == status)

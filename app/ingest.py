@@ -230,6 +230,8 @@ def block_parts(
     for block, group in split_by_block(blocks):
         counts = spec.count({k: v[group] for k, v in columns.values.items()})
         times = [stamps[j] for j in group]
+        confidence = columns.values[CONFIDENCE][group]
+        present = confidence[~np.isnan(confidence)]
         parts.append(
             {
                 "model_id": model_id,
@@ -239,6 +241,8 @@ def block_parts(
                 "counts": encode_counts(counts),
                 "first_ts": min(times),
                 "last_ts": max(times),
+                "confidence_sum": float(present.sum()),
+                "confidence_rows": len(present),
                 "created_at": now,
             }
         )

@@ -131,4 +131,7 @@ class BlockCounts(Base):
     counts: Mapped[bytes] = mapped_column(LargeBinary)
     first_ts: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_ts: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # exact mean confidence of the part, for the online change detector
+    confidence_sum: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    confidence_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -58,15 +58,16 @@ def predictions(
     n: int, *, seed: int = 1, prefix: str = "req", age_shift: float = 0.0, confidence: float = 0.9
 ) -> list[dict[str, Any]]:
     rows = feature_rows(n, seed=seed, age_shift=age_shift)
+    churn = np.random.default_rng(seed + 1).random(n) < 0.2  # as in the reference
     return [
         {
             "id": f"{prefix}-{seed}-{i}",
             "timestamp": "2026-11-24T10:00:00Z",
             "features": f,
-            "prediction": "stay",
+            "prediction": "churn" if c else "stay",
             "confidence": confidence,
         }
-        for i, f in enumerate(rows)
+        for i, (f, c) in enumerate(zip(rows, churn, strict=True))
     ]
 
 

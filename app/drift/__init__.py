@@ -1,0 +1,1 @@
+"""Drift in the service: evaluations of sliding windows, incidents, reports."""

@@ -1,0 +1,80 @@
+"""The Evidently HTML report of an evaluated window, from bounded samples.
+
+Evidently rescans raw rows (seconds per 10k rows), so the report compares the
+reference's stored sample with at most ``report_sample_rows`` of the window's
+rows, and the result is cached per evaluation in this process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from app.columns import CONFIDENCE, PREDICTION
+from app.drift.models import DriftEvaluation
+from app.drift.service import window_predictions_query
+from app.errors import NotFound
+from app.models import MonitoredModel, Prediction, Reference
+from app.reference import load_sample, prediction_columns
+from monitors.report import build_report
+
+_CACHE: OrderedDict[int, str] = OrderedDict()
+_LOCK = threading.Lock()
+_CACHE_SIZE = 16
+
+
+def window_sample(
+    session: Session, model: MonitoredModel, evaluation: DriftEvaluation, rows: int
+) -> pd.DataFrame:
+    stmt = window_predictions_query(model, evaluation).order_by(Prediction.id.desc()).limit(rows)
+    predictions = session.scalars(stmt).all()
+    columns = prediction_columns(model, predictions)
+    return pd.DataFrame(columns.values)
+
+
+def report_html(
+    session: Session, *, model: MonitoredModel, evaluation_id: int, sample_rows: int
+) -> str:
+    with _LOCK:
+        if evaluation_id in _CACHE:
+            _CACHE.move_to_end(evaluation_id)
+            return _CACHE[evaluation_id]
+    evaluation = session.get(DriftEvaluation, evaluation_id)
+    if evaluation is None or evaluation.model_id != model.id:
+        raise NotFound(
+            f"no evaluation {evaluation_id} for model {model.name!r}: "
+            f"list them with GET /v1/models/{model.name}/drift"
+        )
+    reference = session.get(Reference, evaluation.reference_id)
+    assert reference is not None
+    current = window_sample(session, model, evaluation, sample_rows)
+    if current.empty:
+        raise NotFound(
+            f"evaluation {evaluation_id} has no stored rows left to report on "
+            "(its window was empty, or its rows are past retention)"
+        )
+    numerical = [f["name"] for f in model.features if f["type"] == "numerical"]
+    categorical = [f["name"] for f in model.features if f["type"] == "categorical"]
+    ref_sample = load_sample(reference)
+    if PREDICTION in ref_sample.columns:
+        (categorical if model.task == "classification" else numerical).append(PREDICTION)
+    if CONFIDENCE in ref_sample.columns and ref_sample[CONFIDENCE].notna().any():
+        numerical.append(CONFIDENCE)
+    html = build_report(
+        ref_sample,
+        current,
+        numerical=numerical,
+        categorical=categorical,
+        title=(
+            f"driftdesk · {model.name} · evaluation {evaluation.id} "
+            f"({evaluation.rows} rows; report on a sample of {len(current)})"
+        ),
+    )
+    with _LOCK:
+        _CACHE[evaluation_id] = html
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return html

@@ -162,7 +162,7 @@ class FeatureSketch:
         x = np.asarray(values, dtype=object).ravel()
         k = len(self.categories)
         codes = np.full(x.size, k + 1, dtype=np.intp)  # missing unless present
-        present = ~np.equal(x, _NONE).astype(bool)
+        present = ~_missing(x)
         if not present.any():
             return codes
         try:
@@ -178,6 +178,13 @@ class FeatureSketch:
         )
         codes[present] = lookup[inverse.ravel()]
         return codes
+
+
+def _missing(x: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+    """None, or a float NaN (how pandas spells a missing object value), elementwise."""
+    # x != x is True only for NaN; both comparisons run in C, not a Python loop.
+    out: npt.NDArray[np.bool_] = np.equal(x, _NONE).astype(bool) | np.not_equal(x, x).astype(bool)
+    return out
 
 
 def _is_nan(value: object) -> bool:
@@ -441,7 +448,7 @@ def _top_categories(values: npt.ArrayLike | None, max_categories: int) -> tuple[
     if values is None:
         return ()
     x = np.asarray(values, dtype=object).ravel()
-    x = x[~np.equal(x, _NONE).astype(bool)]
+    x = x[~_missing(x)]
     if x.size == 0:
         return ()
     try:

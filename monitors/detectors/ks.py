@@ -11,8 +11,9 @@ The p-value is the two-sample KS distribution for sample sizes ``n`` and
 ``m``, through the effective size ``n m / (n + m)`` as in scipy's ``ks_2samp``
 (``method="asymp"``): ``scipy.stats.kstwo`` up to an effective size of 2000,
 and above it Stephens' corrected Kolmogorov limit
-``K(D (√N + 0.12 + 0.11 / √N))``, which agrees with ``kstwo`` to about 1% and
-is thousands of times faster where ``kstwo`` gets slow.
+``K(D (√N + 0.12 + 0.11 / √N))``, which agrees with ``kstwo`` to 1.5% (relative)
+for p-values above 0.001 and to 6% down to 1e-14, and is thousands of times
+faster where ``kstwo`` gets slow (tens of milliseconds per call at 100k rows).
 
 The effect size is the normalised Wasserstein distance (in reference σ), not
 ``D``: ``D`` measures how well separated the two CDFs are, but is blind to how

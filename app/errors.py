@@ -77,16 +77,57 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> dic
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def _pydantic_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    details = []
+_NO_INPUT = object()
+
+
+def _field_loc(loc: Sequence[str | int], data: Any, *, missing: bool) -> list[str | int]:
+    """``loc`` without pydantic's union-member tags, found by walking the input.
+
+    Pydantic names the branch of a union in the location (``["features", "age",
+    "str"]``, ``["drift", "min_effect", "dict[str,float]", "x"]``); a client wants
+    the field. A part that is not a key or index of the input is such a tag, unless
+    it is the last part of a "missing" error (a field the input lacks).
+    """
+    if data is _NO_INPUT:
+        return list(loc)
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        in_input = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if in_input:
+            node = node[part]
+        elif not (missing and i == len(loc) - 1):
+            continue
+        out.append(part)
+    return out
+
+
+def _pydantic_details(errors: Sequence[Any], data: Any = _NO_INPUT) -> list[dict[str, Any]]:
+    details: list[dict[str, Any]] = []
+    by_loc: dict[tuple[str | int, ...], dict[str, Any]] = {}
     for err in errors:
-        loc = [part for part in err.get("loc", ()) if part != "body"]
-        details.append({"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "")})
+        loc = list(err.get("loc", ()))
+        if loc[:1] == ["body"]:
+            loc = _field_loc(loc[1:], data, missing=err.get("type") == "missing")
+        elif data is not _NO_INPUT and loc[:1] != ["query"]:
+            loc = _field_loc(loc, data, missing=err.get("type") == "missing")
+        same = by_loc.get(tuple(loc))
+        if same is not None:  # the other branches of one union: one detail, every reason
+            same["msg"] += f"; or {err.get('msg', '')}"
+            continue
+        detail = {"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "")}
+        by_loc[tuple(loc)] = detail
+        details.append(detail)
     return details
 
 
-def validation_error_from_pydantic(errors: Sequence[Any], prefix: Loc = ()) -> ValidationFailed:
-    details = _pydantic_details(errors)
+def validation_error_from_pydantic(
+    errors: Sequence[Any], prefix: Loc = (), *, data: Any = _NO_INPUT
+) -> ValidationFailed:
+    """A 422 from pydantic's errors; ``data`` (the validated input) locates union errors."""
+    details = _pydantic_details(errors, data)
     for d in details:
         d["loc"] = [*prefix, *d["loc"]]
     first = details[0] if details else {"loc": [], "msg": "invalid request"}
@@ -122,7 +163,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSON:
-        err = validation_error_from_pydantic(exc.errors())
+        err = validation_error_from_pydantic(exc.errors(), data=exc.body)
         return JSON(error_body(err.code, err.message, err.details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

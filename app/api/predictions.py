@@ -92,11 +92,13 @@ def _parse_predictions(data: Any, settings: Settings) -> tuple[list[PredictionIn
         try:
             return _records.validate_python(items), ["predictions"]
         except ValidationError as exc:
-            raise validation_error_from_pydantic(exc.errors(), ["predictions"]) from None
+            raise validation_error_from_pydantic(
+                exc.errors(), ["predictions"], data=items
+            ) from None
     try:
         return [PredictionIn.model_validate(data)], []
     except ValidationError as exc:
-        raise validation_error_from_pydantic(exc.errors()) from None
+        raise validation_error_from_pydantic(exc.errors(), data=data) from None
 
 
 @router.post(

@@ -4,5 +4,5 @@ Alembic's env.py and the schema tests import this; add a line for each new
 models module.
 """
 
-import app.drift.models  # noqa: F401
+import app.drift.models
 import app.models  # noqa: F401

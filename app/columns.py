@@ -8,6 +8,7 @@ to locate.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +56,10 @@ def numerical_column(values: Sequence[Any], *, loc: Callable[[int], list[str | i
         raise ValidationFailed.at(loc(i), "number too large") from None
     not_finite = ~np.isfinite(arr)
     if not_finite.any():
-        for i in np.flatnonzero(not_finite):
-            if values[i] is not None:
+        for pos in np.flatnonzero(not_finite).tolist():
+            if values[pos] is not None:
                 raise ValidationFailed.at(
-                    loc(int(i)),
+                    loc(pos),
                     "must be a finite number: NaN and infinity are refused (send null for a missing value)",
                 )
     return arr
@@ -107,7 +108,7 @@ def feature_columns(
     for f in features:
         name = f["name"]
         column = [r.get(name) for r in rows]
-        where: Callable[[int], list[str | int]] = lambda i, name=name: loc(i, name)  # noqa: E731
+        where = functools.partial(_loc_of, loc, name)
         if f["type"] == "numerical":
             values[name] = numerical_column(column, loc=where)
         else:
@@ -115,7 +116,11 @@ def feature_columns(
     return Columns(len(rows), values)
 
 
+def _loc_of(loc: Loc, name: str, i: int) -> list[str | int]:
+    return loc(i, name)
+
+
 def missing_mask(column: FloatArray | ObjectArray) -> npt.NDArray[np.bool_]:
     if column.dtype == np.float64:
         return np.isnan(column)
-    return np.equal(column, None)
+    return np.fromiter((v is None for v in column), dtype=bool, count=len(column))

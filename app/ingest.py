@@ -13,11 +13,11 @@ import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -126,7 +126,7 @@ def validate_batch(
 
 def _insert(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
-    table = Prediction.__table__
+    table = cast(Table, Prediction.__table__)
     stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     return stmt.on_conflict_do_nothing(index_elements=["model_id", "client_id"]).returning(
         table.c.id, table.c.client_id
@@ -269,4 +269,4 @@ def _add_block_counts(
         reference_id=model.reference_id,
         now=now,
     )
-    session.execute(BlockCounts.__table__.insert(), parts)
+    session.execute(insert(BlockCounts), parts)

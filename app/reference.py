@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.columns import (
@@ -103,7 +103,7 @@ def columns_from_frame(model: MonitoredModel, frame: pd.DataFrame) -> Columns:
                 ["file", str(extra[0])],
                 f"unknown column {extra[0]!r}: the model is strict; drop the column or add the feature",
             )
-    frame = frame.astype(object).where(frame.notna(), None)
+    frame = frame.astype(object).where(frame.notna(), None)  # type: ignore[call-overload]
     records = [
         {"features": {k: v for k, v in row.items() if k in names}}
         | {k: row[k] for k in OUTPUT_COLUMNS if k in row}
@@ -323,6 +323,6 @@ def recount_window(session: Session, *, model: MonitoredModel, reference: Refere
             reference_id=reference.id,
             now=now,
         )
-        session.execute(BlockCounts.__table__.insert(), parts)
+        session.execute(insert(BlockCounts), parts)
         total += len(rows)
     return total

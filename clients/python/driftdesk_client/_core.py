@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -221,6 +222,7 @@ class Pipeline:
         self.head_attempts = 0  # failed attempts of the batch at the head
         self._warned: dict[str, float] = {}
         self._naive_warned = False
+        self._seconds: dict[int, str] = {}  # epoch second -> "YYYY-MM-DDTHH:MM:SS"
 
     # -- called by log() / feedback(), any thread ---------------------------------
 
@@ -436,12 +438,26 @@ class Pipeline:
                     )
                 value = value.replace(tzinfo=UTC)
             return value.isoformat()
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            return self._epoch(value)
         raise TypeError(
             f"timestamp must be a datetime, an RFC 3339 string or epoch seconds, "
             f"not {type(value).__name__}"
         )
+
+    def _epoch(self, value: float) -> str:
+        """RFC 3339 UTC with microseconds; the date-time part is cached per second."""
+        second = math.floor(value)
+        micro = round((value - second) * 1_000_000)
+        if micro == 1_000_000:
+            second, micro = second + 1, 0
+        prefix = self._seconds.get(second)
+        if prefix is None:
+            if len(self._seconds) > 64:
+                self._seconds.clear()
+            prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._seconds[second] = prefix
+        return f"{prefix}.{micro:06d}Z"
 
     def _delivered(self, stream: int, part: list[Record], text: str) -> None:
         duplicates = 0

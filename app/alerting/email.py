@@ -104,8 +104,8 @@ def validate_address(address: str) -> str:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
         raise problem from None
-    labels = ascii_domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    # A single label is allowed: "driftdesk@localhost" is the settings' default sender.
+    if not all(_LABEL.match(label) for label in ascii_domain.split(".")):
         raise problem
     return f"{local}@{ascii_domain}"
 

@@ -101,7 +101,13 @@ def test_subject_is_one_bounded_line(make_message: MakeMessage) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["oncall@example.com", "first.last+alerts@sub.example.co.uk", "a@xn--bcher-kva.de"]
+    "address",
+    [
+        "oncall@example.com",
+        "first.last+alerts@sub.example.co.uk",
+        "a@xn--bcher-kva.de",
+        "driftdesk@localhost",
+    ],
 )
 def test_valid_addresses(address: str) -> None:
     assert validate_address(address) == address
@@ -118,7 +124,7 @@ def test_international_domains_become_idna() -> None:
         "oncall",
         "@example.com",
         "oncall@",
-        "oncall@localhost",
+        "oncall@example..com",
         "on call@example.com",
         "oncall@example.com\r\nBcc: x@y.z",
         "Ana <ana@example.com>",

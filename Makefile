@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict clients/python/driftdesk_client
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -230,8 +230,10 @@ def block_parts(
     for block, group in split_by_block(blocks):
         counts = spec.count({k: v[group] for k, v in columns.values.items()})
         times = [stamps[j] for j in group]
-        confidence = columns.values[CONFIDENCE][group]
-        present = confidence[~np.isnan(confidence)]
+        confidence = columns.values.get(CONFIDENCE)
+        present = (
+            np.empty(0) if confidence is None else confidence[group][~np.isnan(confidence[group])]
+        )
         parts.append(
             {
                 "model_id": model_id,

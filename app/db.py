@@ -61,13 +61,21 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite gives a JSON column NUMERIC affinity: a bare number (a regression
+    # prediction or label) is stored as a number and read back as one, not as text.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> Engine:
     """An engine configured for driftdesk's two backends."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
+            json_deserializer=_json_loads,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,

@@ -194,8 +194,10 @@ def list_predictions(
     if end is not None:
         stmt = stmt.where(Prediction.ts < end)
     after = decode_cursor(cursor)
-    if after:
+    if after is not None:
         ts, last_id = cursor_position(after)
+        if ts.tzinfo is None:  # forged: the UTC column refuses a naive time (a 500)
+            raise ValidationFailed.at(["query", "cursor"], "invalid cursor: its time has no zone")
         stmt = stmt.where(
             or_(Prediction.ts > ts, and_(Prediction.ts == ts, Prediction.id > last_id))
         )

@@ -93,8 +93,14 @@ def columns_from_records(model: MonitoredModel, records: Sequence[Any]) -> Colum
     return columns
 
 
-def columns_from_frame(model: MonitoredModel, frame: pd.DataFrame) -> Columns:
-    """A CSV or Parquet table: one column per feature, optional prediction/confidence/label."""
+def columns_from_frame(
+    model: MonitoredModel, frame: pd.DataFrame, *, from_text: bool = False
+) -> Columns:
+    """A CSV or Parquet table: one column per feature, optional prediction/confidence/label.
+
+    ``from_text`` (CSV): a numerical column with one bad cell is read as text by
+    pandas, so it is converted here and the error names the bad cell, not row 0.
+    """
     names = {f["name"] for f in model.features}
     if model.strict:
         extra = [c for c in frame.columns if c not in names and c not in OUTPUT_COLUMNS]
@@ -103,6 +109,18 @@ def columns_from_frame(model: MonitoredModel, frame: pd.DataFrame) -> Columns:
                 ["file", str(extra[0])],
                 f"unknown column {extra[0]!r}: the model is strict; drop the column or add the feature",
             )
+    numerical = [f["name"] for f in model.features if f["type"] == "numerical"]
+    for name in numerical if from_text else ():
+        if name in frame.columns and frame[name].dtype == object:
+            as_number = pd.to_numeric(frame[name], errors="coerce")
+            bad = np.flatnonzero((as_number.isna() & frame[name].notna()).to_numpy())
+            if len(bad):
+                i = int(bad[0])
+                raise ValidationFailed.at(
+                    ["file", "row", i, "column", name],
+                    f"must be a number or empty, not {frame[name].iloc[i]!r}",
+                )
+            frame = frame.assign(**{name: as_number})
     frame = frame.astype(object).where(frame.notna(), None)  # type: ignore[call-overload]
     records = [
         {"features": {k: v for k, v in row.items() if k in names}}

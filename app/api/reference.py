@@ -90,8 +90,8 @@ async def upload_reference(
             model = catalog.active_model(session, name)
             if ctype.startswith("multipart/form-data"):
                 frame = reference.read_table(data, filename, file_type)
-                columns = reference.columns_from_frame(model, frame)
                 source = "parquet" if data[:4] == b"PAR1" else "csv"
+                columns = reference.columns_from_frame(model, frame, from_text=source == "csv")
             else:
                 body = parse_json(data, request)
                 if not isinstance(body, dict) or not isinstance(body.get("records"), list):

@@ -14,21 +14,10 @@ from app.db import utcnow
 from app.drift import service
 from app.drift.models import DriftEvaluation, DriftIncident
 from app.drift.report import report_html
-from app.errors import ValidationFailed
-from app.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.pagination import CursorQuery, LimitQuery, cursor_field, page
 from app.schemas import Page
 
 router = APIRouter(prefix="/v1/models/{name}/drift", tags=["drift"])
-
-
-def _after_id(cursor: str | None) -> int | None:
-    after = decode_cursor(cursor)
-    if after is None:
-        return None
-    value = after.get("id")
-    if not isinstance(value, int):
-        raise ValidationFailed.at(["query", "cursor"], "invalid cursor")
-    return value
 
 
 @router.get("", response_model=Page[dict[str, Any]])
@@ -48,16 +37,13 @@ def list_evaluations(
         .order_by(DriftEvaluation.id.desc())
         .limit(limit + 1)
     )
-    if (after := _after_id(cursor)) is not None:
+    if (after := cursor_field(cursor, "id", int)) is not None:
         stmt = stmt.where(DriftEvaluation.id < after)
     if drifted is not None:
         stmt = stmt.where(DriftEvaluation.drifted == drifted)
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = page(session.scalars(stmt).all(), limit, lambda e: {"id": e.id})
     return Page[dict[str, Any]](
-        items=[service.evaluation_out(e) for e in rows],
-        next_cursor=encode_cursor({"id": rows[-1].id}) if more else None,
+        items=[service.evaluation_out(e) for e in rows], next_cursor=next_cursor
     )
 
 
@@ -104,14 +90,11 @@ def list_incidents(
         .order_by(DriftIncident.id.desc())
         .limit(limit + 1)
     )
-    if (after := _after_id(cursor)) is not None:
+    if (after := cursor_field(cursor, "id", int)) is not None:
         stmt = stmt.where(DriftIncident.id < after)
     if status:
         stmt = stmt.where(DriftIncident.status == status)
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = page(session.scalars(stmt).all(), limit, lambda i: {"id": i.id})
     return Page[dict[str, Any]](
-        items=[service.incident_out(i) for i in rows],
-        next_cursor=encode_cursor({"id": rows[-1].id}) if more else None,
+        items=[service.incident_out(i) for i in rows], next_cursor=next_cursor
     )

@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from app.auth import AdminDep, SessionDep, new_key
 from app.db import utcnow
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound
 from app.models import ApiKey
-from app.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.pagination import CursorQuery, LimitQuery, cursor_field, page
 from app.schemas import KeyCreate, KeyCreated, KeyOut, Page
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -38,20 +38,11 @@ def create_key(body: KeyCreate, session: SessionDep, _admin: AdminDep) -> KeyCre
 def list_keys(
     session: SessionDep, _admin: AdminDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Page[KeyOut]:
-    after = decode_cursor(cursor)
     stmt = select(ApiKey).order_by(ApiKey.id).limit(limit + 1)
-    if after is not None:
-        # a cursor of another list (or a forged one) has no string id: a 422, not a 500
-        if not isinstance(after.get("id"), str):
-            raise ValidationFailed.at(["query", "cursor"], "invalid cursor for the list of keys")
-        stmt = stmt.where(ApiKey.id > after["id"])
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[KeyOut](
-        items=[_out(r) for r in rows],
-        next_cursor=encode_cursor({"id": rows[-1].id}) if more else None,
-    )
+    if (after := cursor_field(cursor, "id", str)) is not None:
+        stmt = stmt.where(ApiKey.id > after)
+    rows, next_cursor = page(session.scalars(stmt).all(), limit, lambda k: {"id": k.id})
+    return Page[KeyOut](items=[_out(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.delete("/{key_id}", status_code=204)

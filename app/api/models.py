@@ -9,9 +9,8 @@ from sqlalchemy import select
 
 from app import catalog
 from app.auth import AdminDep, ReaderDep, SessionDep
-from app.errors import ValidationFailed
 from app.models import MonitoredModel
-from app.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.pagination import CursorQuery, LimitQuery, cursor_field, page
 from app.schemas import ModelCreate, ModelOut, ModelPatch, Page
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -31,21 +30,14 @@ def list_models(
     cursor: CursorQuery = None,
     status: Annotated[str | None, Query(pattern="^(active|archived)$")] = None,
 ) -> Page[ModelOut]:
-    after = decode_cursor(cursor)
     stmt = select(MonitoredModel).order_by(MonitoredModel.name).limit(limit + 1)
-    if after is not None:
-        # a cursor of another list (or a forged one) has no string name: a 422, not a 500
-        if not isinstance(after.get("name"), str):
-            raise ValidationFailed.at(["query", "cursor"], "invalid cursor for the list of models")
-        stmt = stmt.where(MonitoredModel.name > after["name"])
+    if (after := cursor_field(cursor, "name", str)) is not None:
+        stmt = stmt.where(MonitoredModel.name > after)
     if status:
         stmt = stmt.where(MonitoredModel.status == status)
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = page(session.scalars(stmt).all(), limit, lambda m: {"name": m.name})
     return Page[ModelOut](
-        items=[catalog.model_out(session, m) for m in rows],
-        next_cursor=encode_cursor({"name": rows[-1].name}) if more else None,
+        items=[catalog.model_out(session, m) for m in rows], next_cursor=next_cursor
     )
 
 

@@ -28,7 +28,7 @@ from app.pagination import (
     LimitQuery,
     cursor_position,
     decode_cursor,
-    encode_cursor,
+    page,
 )
 from app.schemas import (
     FeedbackBatch,
@@ -196,20 +196,13 @@ def list_predictions(
     after = decode_cursor(cursor)
     if after is not None:
         ts, last_id = cursor_position(after)
-        if ts.tzinfo is None:  # forged: the UTC column refuses a naive time (a 500)
-            raise ValidationFailed.at(["query", "cursor"], "invalid cursor: its time has no zone")
         stmt = stmt.where(
             or_(Prediction.ts > ts, and_(Prediction.ts == ts, Prediction.id > last_id))
         )
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[PredictionOut](
-        items=[prediction_out(p) for p in rows],
-        next_cursor=(
-            encode_cursor({"ts": rows[-1].ts.isoformat(), "id": rows[-1].id}) if more else None
-        ),
+    rows, next_cursor = page(
+        session.scalars(stmt).all(), limit, lambda p: {"ts": p.ts.isoformat(), "id": p.id}
     )
+    return Page[PredictionOut](items=[prediction_out(p) for p in rows], next_cursor=next_cursor)
 
 
 @router.post("/feedback", status_code=202, response_model=FeedbackResult)

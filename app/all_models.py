@@ -6,3 +6,4 @@ models module.
 
 import app.drift.models
 import app.models  # noqa: F401
+import exceptions_queue.models  # noqa: F401

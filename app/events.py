@@ -80,3 +80,13 @@ def publish(session: Session, event: Event) -> None:
         _loaded = True
     for handler in _handlers[type(event)]:
         handler(session, event)
+
+
+@dataclass(frozen=True)
+class RetrainingDataReady(Event):
+    """Enough new human labels have accumulated for a model to be worth retraining on."""
+
+    new_labels: int  # labels since the last time this was raised
+    total_labels: int
+    since: dt.datetime | None  # when it was last raised (None: the first time)
+    export_path: str  # GET this (with ?since=) for the labels

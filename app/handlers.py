@@ -1,1 +1,3 @@
 """Every module that subscribes to domain events (app.events), imported once."""
+
+import exceptions_queue.handlers  # noqa: F401

@@ -1,6 +1,18 @@
 """Every background loop driftdesk runs, registered with app.background.loop."""
 
 from app.background import loop
+from app.db import Database, utcnow
 from app.drift.service import run_due_evaluations
+from app.settings import Settings
+from exceptions_queue.service import expire_leases
 
 loop("evaluate", lambda s: s.evaluate_interval_seconds)(run_due_evaluations)
+
+
+def _reap_leases(db: Database, settings: Settings) -> int:
+    """Expired leases return their tickets to the queue."""
+    with db.session() as session:
+        return expire_leases(session, now=utcnow())
+
+
+loop("lease-reaper", lambda s: s.lease_reaper_interval_seconds)(_reap_leases)

@@ -125,6 +125,10 @@ class ModelOptions(Strict):
     retraining_ready_labels: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="Raise 'retraining data ready' after this many new labels."
     )
+    review_rate: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.0,
+        description="Fraction of resolved tickets given an independent second review (label QC).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelOptions:

@@ -1,0 +1,636 @@
+"""Every statement the queue runs. Each transition is one guarded statement.
+
+A claim is one ``UPDATE … WHERE id = (SELECT … LIMIT 1 [FOR UPDATE SKIP LOCKED])
+AND <still claimable> RETURNING``: on PostgreSQL the sub-select skips rows other
+claimers hold, on SQLite writers are serialised (``BEGIN IMMEDIATE``, see
+app/db.py) and the outer guard repeats the condition anyway. Finishing
+transitions are compare-and-set on status, holder, lease expiry and (when
+given) lease token; "no row" means the caller lost, and :func:`holding` tells
+why. Services never commit: the caller's session is the unit of work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.models import Prediction
+from exceptions_queue import states
+from exceptions_queue.models import Label, LabelCounter, Ticket, TicketEvent, TicketVolume
+
+T = Ticket.__table__
+
+# Budgeted kinds: what rules open in bulk. Drift and label-QC tickets are never suppressed.
+BUDGETED: tuple[str, ...] = ("low_confidence", "audit", "data_quality", "feedback_mismatch")
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _upsert(session: Session, table: Any) -> Any:
+    return (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(table)
+
+
+# --------------------------------------------------------------------------- creation
+def insert_tickets(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """Insert tickets, skipping any whose (model, kind, group) exists; returns (id, kind) of new ones."""
+    if not rows:
+        return []
+    stmt = (
+        _upsert(session, T)
+        .on_conflict_do_nothing(index_elements=["model_id", "kind", "group_key"])
+        .returning(T.c.id, T.c.kind)
+    )
+    return [(int(i), str(k)) for i, k in session.execute(stmt, list(rows))]
+
+
+def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(TicketEvent), list(rows))
+
+
+def add_volume(
+    session: Session,
+    *,
+    model_id: int,
+    hour: dt.datetime,
+    opened: Mapping[str, int],
+    suppressed: Mapping[str, int],
+) -> None:
+    """Add to the hour's opened/suppressed counts, per kind (an upsert per kind)."""
+    kinds = sorted(set(opened) | set(suppressed))
+    rows = [
+        {
+            "model_id": model_id,
+            "hour": hour,
+            "kind": k,
+            "opened": opened.get(k, 0),
+            "suppressed": suppressed.get(k, 0),
+        }
+        for k in kinds
+        if opened.get(k, 0) or suppressed.get(k, 0)
+    ]
+    if not rows:
+        return
+    table = TicketVolume.__table__
+    stmt = _upsert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model_id", "hour", "kind"],
+        set_={
+            "opened": table.c.opened + stmt.excluded.opened,
+            "suppressed": table.c.suppressed + stmt.excluded.suppressed,
+        },
+    )
+    session.execute(stmt, rows)
+
+
+def budget_used(session: Session, *, model_id: int, hour: dt.datetime) -> int:
+    """Budgeted tickets already opened for the model in this hour."""
+    used = session.scalar(
+        select(func.coalesce(func.sum(TicketVolume.opened), 0)).where(
+            TicketVolume.model_id == model_id,
+            TicketVolume.hour == hour,
+            TicketVolume.kind.in_(BUDGETED),
+        )
+    )
+    return int(used or 0)
+
+
+def existing_groups(
+    session: Session, *, model_id: int, kind: str, group_keys: Iterable[str]
+) -> dict[str, Ticket]:
+    keys = list(group_keys)
+    if not keys:
+        return {}
+    rows = session.scalars(
+        select(Ticket).where(
+            Ticket.model_id == model_id, Ticket.kind == kind, Ticket.group_key.in_(keys)
+        )
+    )
+    return {t.group_key: t for t in rows}
+
+
+# --------------------------------------------------------------------------- claiming
+def _abandoned_now(now: dt.datetime, *, when: ColumnElement[bool] | None = None) -> dict[str, Any]:
+    """SET clauses of an abandoning transition (SET expressions see the old row).
+
+    ``when`` makes each one conditional (a claim abandons only an expired lease).
+    """
+    count = T.c.abandon_count + 1
+    values: dict[str, Any] = {
+        "abandon_count": count,
+        "priority": case(
+            (count % states.ESCALATE_AFTER == 0, T.c.priority + states.ESCALATION_STEP),
+            else_=T.c.priority,
+        ),
+        "last_abandoned_by": T.c.claimed_by_name,
+        "last_abandoned_at": literal(now, T.c.last_abandoned_at.type),
+    }
+    if when is None:
+        return values
+    return {k: case((when, v), else_=T.c[k]) for k, v in values.items()}
+
+
+def claim_next(
+    session: Session,
+    *,
+    key_id: str,
+    actor: str,
+    lease_token: str,
+    lease: dt.timedelta,
+    now: dt.datetime,
+    model_id: int | None = None,
+    kind: str | None = None,
+) -> Ticket | None:
+    """Claim the highest-priority, oldest claimable ticket; ``None`` when there is none."""
+    claimable = or_(T.c.status == "open", and_(T.c.status == "claimed", T.c.lease_expires_at < now))
+    pick = select(T.c.id).where(
+        claimable,
+        or_(T.c.excluded_key_id.is_(None), T.c.excluded_key_id != key_id),
+    )
+    if model_id is not None:
+        pick = pick.where(T.c.model_id == model_id)
+    if kind is not None:
+        pick = pick.where(T.c.kind == kind)
+    pick = pick.order_by(T.c.priority.desc(), T.c.created_at, T.c.id).limit(1)
+    if _dialect(session) == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        update(Ticket)
+        .where(T.c.id == pick.scalar_subquery(), claimable)
+        .values(
+            status="claimed",
+            lease_token=lease_token,
+            claimed_by=key_id,
+            claimed_by_name=actor,
+            claimed_at=now,
+            lease_expires_at=now + lease,
+            updated_at=now,
+            # taking over an expired lease abandons the previous holder's claim
+            **_abandoned_now(now, when=T.c.status == "claimed"),
+        )
+        .returning(Ticket)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalars(stmt, execution_options={"populate_existing": True}).one_or_none()
+
+
+def _held(
+    ticket_id: int, key_id: str, lease_token: str | None, now: dt.datetime
+) -> list[ColumnElement[bool]]:
+    guard = [
+        T.c.id == ticket_id,
+        T.c.status == "claimed",
+        T.c.claimed_by == key_id,
+        T.c.lease_expires_at > now,
+    ]
+    if lease_token is not None:
+        guard.append(T.c.lease_token == lease_token)
+    return guard
+
+
+def _guarded(session: Session, guard: list[ColumnElement[bool]], **values: Any) -> Ticket | None:
+    stmt = (
+        update(Ticket)
+        .where(*guard)
+        .values(**values)
+        .returning(Ticket)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalars(stmt, execution_options={"populate_existing": True}).one_or_none()
+
+
+def extend_lease(
+    session: Session,
+    *,
+    ticket_id: int,
+    key_id: str,
+    lease_token: str | None,
+    lease: dt.timedelta,
+    now: dt.datetime,
+) -> Ticket | None:
+    return _guarded(
+        session,
+        _held(ticket_id, key_id, lease_token, now),
+        lease_expires_at=now + lease,
+        updated_at=now,
+    )
+
+
+def release(
+    session: Session, *, ticket_id: int, key_id: str, lease_token: str | None, now: dt.datetime
+) -> Ticket | None:
+    return _guarded(
+        session,
+        _held(ticket_id, key_id, lease_token, now),
+        status="open",
+        lease_token=None,
+        claimed_by=None,
+        claimed_by_name=None,
+        claimed_at=None,
+        lease_expires_at=None,
+        updated_at=now,
+        **_abandoned_now(now),
+    )
+
+
+def finish(
+    session: Session,
+    *,
+    ticket_id: int,
+    key_id: str,
+    actor: str,
+    lease_token: str | None,
+    now: dt.datetime,
+    status: str,
+    resolution: dict[str, Any],
+    qc_agreed: bool | None = None,
+) -> Ticket | None:
+    """Resolve or dismiss: the holder, with an unexpired lease (and the token, when given)."""
+    return _guarded(
+        session,
+        _held(ticket_id, key_id, lease_token, now),
+        status=status,
+        lease_token=None,
+        claimed_by=None,
+        claimed_by_name=None,
+        lease_expires_at=None,
+        resolved_by=key_id,
+        resolved_by_name=actor,
+        resolved_at=now,
+        resolution=resolution,
+        qc_agreed=qc_agreed,
+        updated_at=now,
+    )
+
+
+def set_qc_result(session: Session, *, ticket_id: int, agreed: bool) -> None:
+    session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id)
+        .values(qc_agreed=agreed)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def reopen(
+    session: Session,
+    *,
+    ticket_id: int,
+    key_id: str,
+    actor: str,
+    lease_token: str,
+    lease: dt.timedelta,
+    now: dt.datetime,
+    final_kinds: Sequence[str],
+) -> Ticket | None:
+    """Undo a resolution: only its reviewer, within the reopen window; they hold it again."""
+    return _guarded(
+        session,
+        [
+            T.c.id == ticket_id,
+            T.c.status.in_(sorted(states.sources("reopen"))),
+            T.c.resolved_by == key_id,
+            T.c.resolved_at > now - states.REOPEN_WINDOW,
+            T.c.kind.not_in(list(final_kinds)),
+        ],
+        status="claimed",
+        lease_token=lease_token,
+        claimed_by=key_id,
+        claimed_by_name=actor,
+        claimed_at=now,
+        lease_expires_at=now + lease,
+        resolved_by=None,
+        resolved_by_name=None,
+        resolved_at=None,
+        resolution=None,
+        qc_agreed=None,
+        updated_at=now,
+    )
+
+
+def cancel_open_followups(
+    session: Session, *, subject_ticket_id: int, now: dt.datetime, reason: str
+) -> list[Ticket]:
+    """Withdraw follow-ups (second reviews) of a ticket that nobody has taken yet."""
+    stmt = (
+        update(Ticket)
+        .where(Ticket.subject_ticket_id == subject_ticket_id, Ticket.status == "open")
+        .values(status="dismissed", resolution={"reason": reason}, resolved_at=now, updated_at=now)
+        .returning(Ticket)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(stmt, execution_options={"populate_existing": True}))
+
+
+def followups_in_progress(session: Session, *, subject_ticket_id: int) -> list[Ticket]:
+    return list(
+        session.scalars(
+            select(Ticket).where(
+                Ticket.subject_ticket_id == subject_ticket_id, Ticket.status != "open"
+            )
+        )
+    )
+
+
+def expire_leases(session: Session, *, now: dt.datetime, limit: int = 500) -> list[Ticket]:
+    """Return expired claims to the queue (the reaper), at most ``limit`` per call."""
+    expired = and_(T.c.status == "claimed", T.c.lease_expires_at < now)
+    pick = select(T.c.id).where(expired).order_by(T.c.lease_expires_at).limit(limit)
+    if _dialect(session) == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        update(Ticket)
+        .where(T.c.id.in_(pick.scalar_subquery()), expired)
+        .values(
+            status="open",
+            lease_token=None,
+            claimed_by=None,
+            claimed_by_name=None,
+            claimed_at=None,
+            lease_expires_at=None,
+            updated_at=now,
+            **_abandoned_now(now),
+        )
+        .returning(Ticket)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(stmt, execution_options={"populate_existing": True}))
+
+
+def holding(session: Session, ticket_id: int) -> states.Holding | None:
+    """The ticket's status and lease as they are now (to explain a lost guard)."""
+    row = session.execute(
+        select(T.c.status, T.c.claimed_by, T.c.lease_token, T.c.lease_expires_at).where(
+            T.c.id == ticket_id
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return states.Holding(row.status, row.claimed_by, row.lease_token, row.lease_expires_at)
+
+
+# --------------------------------------------------------------------------- labels
+def insert_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    stmt = insert(Label).returning(Label.id)
+    return [int(i) for i in session.scalars(stmt, list(rows))]
+
+
+def set_label_status(
+    session: Session, *, label_ids: Sequence[int], status: str, superseded_by: int | None = None
+) -> None:
+    if label_ids:
+        session.execute(
+            update(Label)
+            .where(Label.id.in_(list(label_ids)))
+            .values(status=status, superseded_by=superseded_by)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def labels_of_ticket(session: Session, ticket_id: int, *, statuses: Sequence[str]) -> list[Label]:
+    return list(
+        session.scalars(
+            select(Label)
+            .where(Label.ticket_id == ticket_id, Label.status.in_(list(statuses)))
+            .order_by(Label.id)
+        )
+    )
+
+
+def count_labels(
+    session: Session, *, model_id: int, added: int, now: dt.datetime, threshold: int | None
+) -> tuple[int, int, dt.datetime | None] | None:
+    """Add ``added`` new labels to the model's counters.
+
+    When ``threshold`` is reached returns (labels accumulated, total labels, when it
+    was last reached) and starts the pending count again from zero; else ``None``.
+    """
+    table = LabelCounter.__table__
+    stmt = _upsert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model_id"],
+        set_={
+            "total": table.c.total + stmt.excluded.total,
+            "pending": table.c.pending + stmt.excluded.pending,
+        },
+    ).returning(table.c.pending, table.c.total, table.c.last_ready_at)
+    row = session.execute(
+        stmt, {"model_id": model_id, "total": added, "pending": added, "last_ready_at": None}
+    ).one()
+    pending, total, last = int(row[0]), int(row[1]), row[2]
+    if threshold is None or pending < threshold:
+        return None
+    session.execute(
+        update(LabelCounter)
+        .where(LabelCounter.model_id == model_id)
+        .values(pending=LabelCounter.pending - pending, last_ready_at=now)
+    )
+    return pending, total, last
+
+
+# --------------------------------------------------------------------------- reads
+def list_tickets(
+    session: Session,
+    *,
+    limit: int,
+    after: tuple[dt.datetime, int] | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    model_id: int | None = None,
+    assignee: str | None = None,
+    created_before: dt.datetime | None = None,
+    created_after: dt.datetime | None = None,
+    overdue_at: dt.datetime | None = None,
+) -> list[Ticket]:
+    """Tickets oldest first, keyset-paginated on (created_at, id); ``limit + 1`` rows at most."""
+    stmt = select(Ticket).order_by(Ticket.created_at, Ticket.id).limit(limit + 1)
+    if status is not None:
+        stmt = stmt.where(Ticket.status == status)
+    if kind is not None:
+        stmt = stmt.where(Ticket.kind == kind)
+    if model_id is not None:
+        stmt = stmt.where(Ticket.model_id == model_id)
+    if assignee is not None:
+        stmt = stmt.where(Ticket.claimed_by == assignee, Ticket.status == "claimed")
+    if created_before is not None:
+        stmt = stmt.where(Ticket.created_at <= created_before)
+    if created_after is not None:
+        stmt = stmt.where(Ticket.created_at >= created_after)
+    if overdue_at is not None:
+        stmt = stmt.where(Ticket.status.in_(list(states.ACTIVE)), Ticket.due_at < overdue_at)
+    if after is not None:
+        ts, last = after
+        stmt = stmt.where(
+            or_(Ticket.created_at > ts, and_(Ticket.created_at == ts, Ticket.id > last))
+        )
+    return list(session.scalars(stmt))
+
+
+def events_of(session: Session, ticket_id: int) -> list[TicketEvent]:
+    return list(
+        session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+        )
+    )
+
+
+def labels_of(session: Session, ticket_id: int) -> list[Label]:
+    return list(
+        session.scalars(select(Label).where(Label.ticket_id == ticket_id).order_by(Label.id))
+    )
+
+
+def queue_counts(
+    session: Session, *, now: dt.datetime, model_id: int | None = None
+) -> list[tuple[int, str, str, int, int, dt.datetime | None]]:
+    """(model id, kind, status, tickets, overdue, oldest created_at) of waiting and held tickets."""
+    overdue = func.sum(case((T.c.due_at < now, 1), else_=0))
+    stmt = (
+        select(T.c.model_id, T.c.kind, T.c.status, func.count(), overdue, func.min(T.c.created_at))
+        .where(T.c.status.in_(sorted(states.ACTIVE)))
+        .group_by(T.c.model_id, T.c.kind, T.c.status)
+    )
+    if model_id is not None:
+        stmt = stmt.where(T.c.model_id == model_id)
+    return [
+        (int(m), str(k), str(s), int(n), int(o or 0), oldest)
+        for m, k, s, n, o, oldest in session.execute(stmt)
+    ]
+
+
+def finished_by_reviewer(
+    session: Session, *, since: dt.datetime, model_id: int | None = None
+) -> list[tuple[str, str, int]]:
+    """(reviewer, status, tickets) finished since ``since``."""
+    stmt = (
+        select(T.c.resolved_by_name, T.c.status, func.count())
+        .where(
+            T.c.resolved_at >= since,
+            T.c.status.in_(sorted(states.FINISHED)),
+            T.c.resolved_by_name.is_not(None),
+        )
+        .group_by(T.c.resolved_by_name, T.c.status)
+    )
+    if model_id is not None:
+        stmt = stmt.where(T.c.model_id == model_id)
+    return [(str(r), str(s), int(n)) for r, s, n in session.execute(stmt)]
+
+
+def suppressed_counts(
+    session: Session, *, since: dt.datetime | None = None, model_id: int | None = None
+) -> list[tuple[int, str, dt.datetime, int]]:
+    """(model id, kind, hour, suppressed) for hours with suppressed tickets."""
+    v = TicketVolume.__table__
+    stmt = (
+        select(v.c.model_id, v.c.kind, v.c.hour, v.c.suppressed)
+        .where(v.c.suppressed > 0)
+        .order_by(v.c.hour.desc(), v.c.model_id, v.c.kind)
+    )
+    if since is not None:
+        stmt = stmt.where(v.c.hour >= since)
+    if model_id is not None:
+        stmt = stmt.where(v.c.model_id == model_id)
+    return [(int(m), str(k), h, int(n)) for m, k, h, n in session.execute(stmt)]
+
+
+def suppressed_totals(session: Session) -> list[tuple[int, str, int]]:
+    v = TicketVolume.__table__
+    stmt = (
+        select(v.c.model_id, v.c.kind, func.sum(v.c.suppressed))
+        .where(v.c.suppressed > 0)
+        .group_by(v.c.model_id, v.c.kind)
+    )
+    return [(int(m), str(k), int(n)) for m, k, n in session.execute(stmt)]
+
+
+def qc_pairs(
+    session: Session, *, model_id: int | None = None
+) -> list[tuple[int, str, str, bool, int]]:
+    """(model id, first reviewer, second reviewer, agreed, pairs) of finished second reviews."""
+    second = T.alias("second")
+    first = T.alias("first")
+    stmt = (
+        select(
+            second.c.model_id,
+            first.c.resolved_by_name,
+            second.c.resolved_by_name,
+            second.c.qc_agreed,
+            func.count(),
+        )
+        .select_from(second)
+        .join(first, first.c.id == second.c.subject_ticket_id)
+        .where(second.c.kind == "second_review", second.c.qc_agreed.is_not(None))
+        .group_by(
+            second.c.model_id,
+            first.c.resolved_by_name,
+            second.c.resolved_by_name,
+            second.c.qc_agreed,
+        )
+    )
+    if model_id is not None:
+        stmt = stmt.where(second.c.model_id == model_id)
+    return [
+        (int(m), str(a or "?"), str(b or "?"), bool(ok), int(n))
+        for m, a, b, ok, n in session.execute(stmt)
+    ]
+
+
+def export_page(
+    session: Session,
+    *,
+    model_id: int,
+    since: dt.datetime | None,
+    until: dt.datetime,
+    after: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> list[Any]:
+    """One keyset page of a model's current labels, with their predictions, oldest first."""
+    stmt = (
+        select(
+            Label.id,
+            Label.label,
+            Label.note,
+            Label.source,
+            Label.ticket_id,
+            Label.ticket_kind,
+            Label.labelled_by_name,
+            Label.labelled_at,
+            Prediction.client_id,
+            Prediction.ts,
+            Prediction.features,
+            Prediction.prediction,
+            Prediction.confidence,
+            Prediction.model_version,
+        )
+        .join(Prediction, Prediction.id == Label.prediction_id)
+        .where(Label.model_id == model_id, Label.status == "current", Label.labelled_at < until)
+        .order_by(Label.labelled_at, Label.id)
+        .limit(limit)
+    )
+    if since is not None:
+        stmt = stmt.where(Label.labelled_at >= since)
+    if after is not None:
+        ts, last = after
+        stmt = stmt.where(
+            or_(Label.labelled_at > ts, and_(Label.labelled_at == ts, Label.id > last))
+        )
+    return list(session.execute(stmt))

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
-from app import metrics
+from app import metrics, ui
 from app.api import drift, keys, models, predictions, reference, tickets, training
 from app.auth import ensure_admin_key
 from app.background import Background
@@ -99,6 +99,7 @@ def create_app(
     for module in (keys, models, reference, predictions, drift, tickets, training):
         app.include_router(module.router)
     _install_ops(app)
+    ui.install(app)
     return app
 
 

@@ -1,0 +1,289 @@
+"""Charts as inline SVG, drawn on the server: no JavaScript, no network, readable by screen readers.
+
+Each function takes plain numbers and returns an ``<svg>`` element (``Markup``)
+that scales to its container (``viewBox``), with a ``<title>`` naming what it
+shows and a ``<title>`` on each mark for the exact value on hover.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from markupsafe import Markup
+
+PALETTE = ("#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626")
+OTHER_COLOUR = "#9ca3af"
+
+
+def _f(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _svg(width: int, height: int, label: str, body: list[str], css: str = "chart") -> Markup:
+    return Markup(
+        f'<svg class="{css}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}">'
+        f"<title>{escape(label)}</title>{''.join(body)}</svg>"
+    )
+
+
+def _tick(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}".replace(",", "\u202f")
+    return f"{value:.3g}"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A shaded stretch of the x axis (an incident), from index ``start`` to ``end``."""
+
+    start: int
+    end: int
+    label: str
+
+
+def drift_line(
+    values: Sequence[float | None],
+    thresholds: Sequence[float | None],
+    drifted: Sequence[bool],
+    *,
+    labels: Sequence[str],
+    spans: Sequence[Span] = (),
+    title: str,
+    width: int = 320,
+    height: int = 90,
+) -> Markup:
+    """One feature's effect per evaluation against its threshold; drifted points red, incidents shaded."""
+    pad_l, pad_r, pad_t, pad_b = 34, 6, 6, 14
+    n = len(values)
+    finite = [v for v in (*values, *thresholds) if v is not None and math.isfinite(v)]
+    top = max(finite, default=1.0) * 1.1 or 1.0
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+
+    def x(i: int) -> float:
+        return pad_l + (inner_w * (i + 0.5) / max(n, 1))
+
+    def y(v: float) -> float:
+        return pad_t + inner_h * (1 - min(v, top) / top)
+
+    body = [
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - pad_r}" y2="{pad_t + inner_h}"/>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{_tick(top)}</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + inner_h}" text-anchor="end">0</text>',
+    ]
+    step = inner_w / max(n, 1)
+    for s in spans:
+        x0 = pad_l + step * s.start
+        body.append(
+            f'<rect class="incident" x="{_f(x0)}" y="{pad_t}" width="{_f(step * (s.end - s.start + 1))}" '
+            f'height="{inner_h}"><title>{escape(s.label)}</title></rect>'
+        )
+    # the threshold as a stepped dashed line (it may change with the window's rows)
+    t_points = [
+        f"{_f(x(i))},{_f(y(t))}"
+        for i, t in enumerate(thresholds)
+        if t is not None and math.isfinite(t)
+    ]
+    if t_points:
+        body.append(f'<polyline class="threshold" points="{" ".join(t_points)}"/>')
+    v_points = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    if v_points:
+        body.append(
+            '<polyline class="series" points="'
+            + " ".join(f"{_f(x(i))},{_f(y(v))}" for i, v in v_points)
+            + '"/>'
+        )
+    for i, v in v_points:
+        cls = "point drifted" if drifted[i] else "point"
+        t = thresholds[i]
+        body.append(
+            f'<circle class="{cls}" cx="{_f(x(i))}" cy="{_f(y(v))}" r="{2.6 if drifted[i] else 1.8}">'
+            f"<title>{escape(labels[i])}: effect {v:.4g}"
+            f"{'' if t is None else f' vs threshold {t:.4g}'}{' — drifted' if drifted[i] else ''}"
+            "</title></circle>"
+        )
+    return _svg(width, height, title, body)
+
+
+def bars(
+    values: Sequence[float],
+    *,
+    labels: Sequence[str],
+    title: str,
+    unit: str = "",
+    width: int = 640,
+    height: int = 120,
+) -> Markup:
+    """A bar per step (ingest volume, tickets per hour)."""
+    pad_l, pad_r, pad_t, pad_b = 44, 4, 6, 16
+    n = len(values)
+    top = max(values, default=0) or 1
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    step = inner_w / max(n, 1)
+    body = [
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - pad_r}" y2="{pad_t + inner_h}"/>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{_tick(top)}</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + inner_h}" text-anchor="end">0</text>',
+    ]
+    for i, v in enumerate(values):
+        h = inner_h * v / top
+        body.append(
+            f'<rect class="bar" x="{_f(pad_l + i * step + step * 0.1)}" y="{_f(pad_t + inner_h - h)}" '
+            f'width="{_f(max(step * 0.8, 0.5))}" height="{_f(h)}">'
+            f"<title>{escape(labels[i])}: {_tick(v)}{escape(unit)}</title></rect>"
+        )
+    if n:
+        body.append(
+            f'<text class="tick" x="{pad_l}" y="{height - 3}">{escape(labels[0])}</text>'
+            f'<text class="tick" x="{width - pad_r}" y="{height - 3}" text-anchor="end">'
+            f"{escape(labels[-1])}</text>"
+        )
+    return _svg(width, height, title, body)
+
+
+def stacked_shares(
+    rows: Sequence[Sequence[float]],
+    *,
+    categories: Sequence[str],
+    labels: Sequence[str],
+    title: str,
+    width: int = 640,
+    height: int = 120,
+) -> Markup:
+    """Each step's share of each category (the prediction distribution over time)."""
+    pad_l, pad_r, pad_t, pad_b = 44, 4, 6, 16
+    n = len(rows)
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    step = inner_w / max(n, 1)
+    body = [
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">100%</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + inner_h}" text-anchor="end">0</text>',
+    ]
+    for i, row in enumerate(rows):
+        total = sum(row) or 1
+        y = float(pad_t + inner_h)
+        for j, count in enumerate(row):
+            h = inner_h * count / total
+            if h <= 0:
+                continue
+            y -= h
+            colour = PALETTE[j % len(PALETTE)] if j < len(categories) - 1 else OTHER_COLOUR
+            body.append(
+                f'<rect x="{_f(pad_l + i * step)}" y="{_f(y)}" width="{_f(step + 0.3)}" '
+                f'height="{_f(h)}" fill="{colour}"><title>{escape(labels[i])}: '
+                f"{escape(categories[j])} {100 * count / total:.1f}%</title></rect>"
+            )
+    return _svg(width, height, title, body)
+
+
+def band(
+    low: Sequence[float | None],
+    mid: Sequence[float | None],
+    high: Sequence[float | None],
+    *,
+    labels: Sequence[str],
+    title: str,
+    lower: float = 0.0,
+    upper: float = 1.0,
+    width: int = 640,
+    height: int = 120,
+) -> Markup:
+    """A median line inside a low–high band per step (confidence over time)."""
+    pad_l, pad_r, pad_t, pad_b = 44, 4, 6, 16
+    n = len(mid)
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    span = (upper - lower) or 1.0
+
+    def x(i: int) -> float:
+        return pad_l + inner_w * (i + 0.5) / max(n, 1)
+
+    def y(v: float) -> float:
+        return pad_t + inner_h * (1 - (min(max(v, lower), upper) - lower) / span)
+
+    body = [
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - pad_r}" y2="{pad_t + inner_h}"/>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{_tick(upper)}</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + inner_h}" text-anchor="end">{_tick(lower)}</text>',
+    ]
+    idx = [i for i in range(n) if low[i] is not None and high[i] is not None and mid[i] is not None]
+    if idx:
+        upper_pts = [f"{_f(x(i))},{_f(y(high[i] or 0.0))}" for i in idx]
+        lower_pts = [f"{_f(x(i))},{_f(y(low[i] or 0.0))}" for i in reversed(idx)]
+        body.append(f'<polygon class="band" points="{" ".join(upper_pts + lower_pts)}"/>')
+        body.append(
+            '<polyline class="series" points="'
+            + " ".join(f"{_f(x(i))},{_f(y(mid[i] or 0.0))}" for i in idx)
+            + '"/>'
+        )
+        for i in idx:
+            body.append(
+                f'<circle class="point" cx="{_f(x(i))}" cy="{_f(y(mid[i] or 0.0))}" r="1.6">'
+                f"<title>{escape(labels[i])}: median {mid[i]:.3g} "
+                f"(p10 {low[i]:.3g}, p90 {high[i]:.3g})</title></circle>"
+            )
+    return _svg(width, height, title, body)
+
+
+def histogram_pair(
+    reference: Sequence[float],
+    window: Sequence[float],
+    *,
+    labels: Sequence[str],
+    title: str,
+    width: int = 300,
+    height: int = 90,
+) -> Markup:
+    """Reference and window shares per bin, side by side (both normalised to 1)."""
+    pad_l, pad_r, pad_t, pad_b = 4, 4, 4, 4
+    n = len(reference)
+    rt, wt = sum(reference) or 1, sum(window) or 1
+    ref = [v / rt for v in reference]
+    win = [v / wt for v in window]
+    top = max([*ref, *win], default=0) or 1
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    step = inner_w / max(n, 1)
+    body: list[str] = []
+    for i in range(n):
+        for k, (share, cls) in enumerate(((ref[i], "ref"), (win[i], "win"))):
+            h = inner_h * share / top
+            body.append(
+                f'<rect class="{cls}" x="{_f(pad_l + i * step + k * step / 2)}" '
+                f'y="{_f(pad_t + inner_h - h)}" width="{_f(max(step / 2 - 0.3, 0.4))}" '
+                f'height="{_f(h)}"><title>{escape(labels[i])}: '
+                f"{'reference' if cls == 'ref' else 'window'} {100 * share:.1f}%</title></rect>"
+            )
+    body.append(
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - pad_r}" y2="{pad_t + inner_h}"/>'
+    )
+    return _svg(width, height, title, body, css="chart histogram")
+
+
+def position(
+    percentile: float | None,
+    *,
+    outside: bool,
+    title: str,
+    width: int = 160,
+    height: int = 18,
+) -> Markup:
+    """Where a value falls in its reference distribution: a 0–100 % strip with p5–p95 shaded."""
+    pad = 4
+    inner = width - 2 * pad
+
+    def x(p: float) -> float:
+        return pad + inner * min(max(p, 0.0), 100.0) / 100.0
+
+    body = [
+        f'<rect class="strip" x="{pad}" y="7" width="{inner}" height="4"/>',
+        f'<rect class="core" x="{_f(x(5))}" y="5" width="{_f(x(95) - x(5))}" height="8"/>',
+        f'<line class="median" x1="{_f(x(50))}" y1="3" x2="{_f(x(50))}" y2="15"/>',
+    ]
+    if percentile is not None:
+        cls = "marker outside" if outside else "marker"
+        body.append(f'<circle class="{cls}" cx="{_f(x(percentile))}" cy="9" r="4.5"/>')
+    return _svg(width, height, title, body, css="chart position")

@@ -1,0 +1,277 @@
+"""What a model's dashboard shows, read from the stored evaluations, incidents and blocks.
+
+Nothing here rescans raw rows except ingest volume (an indexed range count per
+hour); distributions over time come from the window blocks' sketch counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from markupsafe import Markup
+from sqlalchemy import Integer, cast, func, select
+from sqlalchemy.orm import Session
+
+from app.columns import CONFIDENCE, PREDICTION
+from app.drift.models import DriftEvaluation, DriftIncident
+from app.ingest import decode_counts
+from app.models import BlockCounts, MonitoredModel, Prediction
+from app.sketches import get_spec
+from app.ui import charts
+from monitors.sketch import SketchSpec
+
+EVALUATIONS_SHOWN = 60
+BLOCKS_SHOWN = 48
+VOLUME_HOURS = 48
+
+
+@dataclass
+class FeatureTrend:
+    name: str
+    chart: Markup
+    drifted_now: bool
+    last_effect: float | None
+    last_threshold: float | None
+    detector: str | None
+
+
+@dataclass
+class Dashboard:
+    model: MonitoredModel
+    trends: list[FeatureTrend] = field(default_factory=list)
+    evaluations: list[DriftEvaluation] = field(default_factory=list)
+    incidents: list[DriftIncident] = field(default_factory=list)
+    prediction_chart: Markup | None = None
+    prediction_legend: list[tuple[str, str]] = field(default_factory=list)
+    confidence_chart: Markup | None = None
+    volume_chart: Markup | None = None
+    volume_total: int = 0
+
+
+def _eval_label(ev: DriftEvaluation) -> str:
+    end = ev.window_end or ev.created_at
+    return f"evaluation {ev.id} ({end:%m-%d %H:%M})"
+
+
+def _incident_spans(evaluations: Sequence[DriftEvaluation]) -> list[charts.Span]:
+    spans: list[charts.Span] = []
+    start: int | None = None
+    current: int | None = None
+    for i, ev in enumerate([*evaluations, None]):
+        iid = ev.incident_id if ev is not None else None
+        if iid != current:
+            if current is not None and start is not None:
+                spans.append(charts.Span(start, i - 1, f"incident {current}"))
+            start, current = (i, iid) if iid is not None else (None, None)
+    return spans
+
+
+def feature_trends(evaluations: Sequence[DriftEvaluation]) -> list[FeatureTrend]:
+    """Per-feature effect against threshold over the given evaluations (oldest first)."""
+    names: list[str] = []
+    per: dict[str, list[dict[str, Any] | None]] = defaultdict(list)
+    for i, ev in enumerate(evaluations):
+        r = ev.result
+        entries = list(r.get("features", []))
+        entries += [r[k] for k in ("prediction", "confidence") if r.get(k)]
+        for f in entries:
+            name = f["name"]
+            if name not in per:
+                names.append(name)
+                per[name] = [None] * i
+            per[name].append(f)
+        for name in names:
+            if len(per[name]) < i + 1:
+                per[name].append(None)
+    labels = [_eval_label(ev) for ev in evaluations]
+    spans = _incident_spans(evaluations)
+    out: list[FeatureTrend] = []
+    for name in names:
+        series = per[name]
+        last = next((f for f in reversed(series) if f is not None), None)
+        out.append(
+            FeatureTrend(
+                name=name,
+                chart=charts.drift_line(
+                    [None if f is None else f.get("effect") for f in series],
+                    [None if f is None else f.get("threshold") for f in series],
+                    [bool(f and f.get("drifted")) for f in series],
+                    labels=labels,
+                    spans=spans,
+                    title=f"Drift effect of {name} per evaluation against its threshold",
+                ),
+                drifted_now=bool(series and series[-1] and series[-1].get("drifted")),
+                last_effect=None if last is None else last.get("effect"),
+                last_threshold=None if last is None else last.get("threshold"),
+                detector=None if last is None else last.get("detector"),
+            )
+        )
+    return out
+
+
+def _block_counts(
+    session: Session, model: MonitoredModel, spec: SketchSpec
+) -> list[tuple[int, npt.NDArray[np.int64], dt.datetime]]:
+    """The current reference's latest blocks: (block, summed counts, last timestamp)."""
+    assert model.reference_id is not None
+    newest = session.scalar(
+        select(func.max(BlockCounts.block)).where(
+            BlockCounts.model_id == model.id, BlockCounts.reference_id == model.reference_id
+        )
+    )
+    if newest is None:
+        return []
+    rows = session.execute(
+        select(BlockCounts.block, BlockCounts.counts, BlockCounts.last_ts).where(
+            BlockCounts.model_id == model.id,
+            BlockCounts.reference_id == model.reference_id,
+            BlockCounts.block > newest - BLOCKS_SHOWN,
+        )
+    ).all()
+    summed: dict[int, npt.NDArray[np.int64]] = {}
+    last: dict[int, dt.datetime] = {}
+    for block, blob, last_ts in rows:
+        counts = decode_counts(blob)
+        summed[block] = summed[block] + counts if block in summed else counts
+        last[block] = max(last.get(block, last_ts), last_ts)
+    return [(b, summed[b], last[b]) for b in sorted(summed)]
+
+
+def histogram_quantiles(hist: dict[str, Any], qs: Sequence[float]) -> list[float | None]:
+    """Quantiles of a numerical sketch histogram, interpolated linearly inside bins."""
+    edges = np.asarray(hist["edges"], dtype=np.float64)
+    inner = np.asarray(hist["counts"], dtype=np.float64)
+    # underflow and overflow are placed at the outer edges
+    counts = np.concatenate(([hist["underflow"]], inner, [hist["overflow"]])).astype(np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return [None for _ in qs]
+    lefts = np.concatenate(([edges[0]], edges[:-1], [edges[-1]]))
+    rights = np.concatenate(([edges[0]], edges[1:], [edges[-1]]))
+    cum = np.cumsum(counts)
+    out: list[float | None] = []
+    for q in qs:
+        target = q * total
+        i = int(np.searchsorted(cum, target, side="left"))
+        i = min(i, len(counts) - 1)
+        before = cum[i] - counts[i]
+        frac = 0.0 if counts[i] == 0 else (target - before) / counts[i]
+        out.append(float(lefts[i] + (rights[i] - lefts[i]) * frac))
+    return out
+
+
+def _distribution_charts(board: Dashboard, session: Session, model: MonitoredModel) -> None:
+    if model.reference_id is None:
+        return
+    spec = get_spec(session, model.reference_id)
+    blocks = _block_counts(session, model, spec)
+    if not blocks:
+        return
+    labels = [f"block {b} (to {ts:%m-%d %H:%M})" for b, _, ts in blocks]
+    if PREDICTION in spec.names:
+        hists = [spec.histogram(PREDICTION, c) for _, c, _ in blocks]
+        if hists[0]["kind"] == "categorical":
+            categories = list(hists[0]["labels"])
+            board.prediction_chart = charts.stacked_shares(
+                [h["counts"] for h in hists],
+                categories=categories,
+                labels=labels,
+                title=f"Share of each predicted label per block, last {len(blocks)} blocks",
+            )
+            board.prediction_legend = [
+                (
+                    c,
+                    charts.PALETTE[j % len(charts.PALETTE)]
+                    if j < len(categories) - 1
+                    else charts.OTHER_COLOUR,
+                )
+                for j, c in enumerate(categories)
+            ]
+        else:
+            qs = [histogram_quantiles(h, (0.1, 0.5, 0.9)) for h in hists]
+            finite = [v for q in qs for v in q if v is not None]
+            board.prediction_chart = charts.band(
+                [q[0] for q in qs],
+                [q[1] for q in qs],
+                [q[2] for q in qs],
+                labels=labels,
+                lower=min(finite, default=0.0),
+                upper=max(finite, default=1.0),
+                title=f"Predicted value per block (median, p10–p90), last {len(blocks)} blocks",
+            )
+    if CONFIDENCE in spec.names:
+        qs = [
+            histogram_quantiles(spec.histogram(CONFIDENCE, c), (0.1, 0.5, 0.9))
+            for _, c, _ in blocks
+        ]
+        if any(q[1] is not None for q in qs):
+            board.confidence_chart = charts.band(
+                [q[0] for q in qs],
+                [q[1] for q in qs],
+                [q[2] for q in qs],
+                labels=labels,
+                title=f"Confidence per block (median, p10–p90), last {len(blocks)} blocks",
+            )
+
+
+def _hour_bucket(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", Prediction.ts) / 3600), Integer)
+    return cast(func.strftime("%s", Prediction.ts), Integer) / 3600
+
+
+def ingest_volume(
+    session: Session, model: MonitoredModel, now: dt.datetime, hours: int = VOLUME_HOURS
+) -> list[tuple[dt.datetime, int]]:
+    """Predictions per hour (by their timestamp) over the last ``hours`` hours."""
+    first = int(now.timestamp()) // 3600 - hours + 1
+    since = dt.datetime.fromtimestamp(first * 3600, dt.UTC)
+    bucket = _hour_bucket(session).label("hour")
+    rows = session.execute(
+        select(bucket, func.count())
+        .where(Prediction.model_id == model.id, Prediction.ts >= since)
+        .group_by(bucket)
+    ).all()
+    counts = {int(h): int(n) for h, n in rows}
+    return [
+        (dt.datetime.fromtimestamp((first + i) * 3600, dt.UTC), counts.get(first + i, 0))
+        for i in range(hours)
+    ]
+
+
+def model_dashboard(session: Session, *, model: MonitoredModel, now: dt.datetime) -> Dashboard:
+    board = Dashboard(model=model)
+    newest_first = list(
+        session.scalars(
+            select(DriftEvaluation)
+            .where(DriftEvaluation.model_id == model.id)
+            .order_by(DriftEvaluation.id.desc())
+            .limit(EVALUATIONS_SHOWN)
+        )
+    )
+    board.evaluations = newest_first
+    board.trends = feature_trends(list(reversed(newest_first)))
+    board.incidents = list(
+        session.scalars(
+            select(DriftIncident)
+            .where(DriftIncident.model_id == model.id)
+            .order_by(DriftIncident.id.desc())
+            .limit(20)
+        )
+    )
+    _distribution_charts(board, session, model)
+    volume = ingest_volume(session, model, now)
+    board.volume_total = sum(n for _, n in volume)
+    board.volume_chart = charts.bars(
+        [float(n) for _, n in volume],
+        labels=[f"{h:%m-%d %H}:00" for h, _ in volume],
+        unit=" predictions",
+        title=f"Predictions per hour, last {VOLUME_HOURS} hours",
+    )
+    return board

@@ -1,0 +1,169 @@
+"""Sign-in, sign-out, and the monitoring pages (models overview, a model's dashboard)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from app import catalog
+from app.auth import authenticate
+from app.db import utcnow
+from app.drift.models import DriftEvaluation, DriftIncident
+from app.drift.report import report_html
+from app.errors import DriftdeskError, Unauthorized
+from app.models import ApiKey, MonitoredModel
+from app.settings import Settings
+from app.ui import session as ui_session
+from app.ui.dashboard import model_dashboard
+from app.ui.deps import CsrfDep, ViewerDep, unit_of_work
+from app.ui.render import add_nav, page, redirect
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+HOME = "/ui/models"
+add_nav(("models", "/ui/models", "Dashboards", False))
+
+
+@router.get("", response_class=RedirectResponse)
+def ui_root() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, principal: ViewerDep) -> Response:
+    """The start page: the queue for reviewers once it exists, else the dashboards."""
+    return redirect(request, HOME)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    return page(
+        request,
+        "login.html",
+        {"next": ui_session.safe_next(next), "error": None},
+        principal=None,
+    )
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[CsrfDep])
+def login(
+    request: Request,
+    key: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/ui/",
+) -> Response:
+    """Check the key exactly as the API does, then keep its id (not the secret) in the session."""
+    error = None
+    with unit_of_work(request, readonly=True) as session:
+        try:
+            principal = authenticate(session, f"Bearer {key.strip()}")
+        except Unauthorized:
+            principal = None
+            error = "That key is unknown or revoked."
+        if principal is not None and not principal.can(*ui_session.UI_SCOPES):
+            error = "That key cannot use the UI: sign in with a review or admin key."
+            principal = None
+        row = session.get(ApiKey, principal.key_id) if principal else None
+    if row is None:
+        return page(
+            request,
+            "login.html",
+            {"next": ui_session.safe_next(next), "error": error},
+            principal=None,
+            status_code=401,
+        )
+    ui = ui_session.load(request)
+    ui.sign_in(row)
+    ui.flash(f"Signed in as {row.name}.")
+    return redirect(request, ui_session.safe_next(next))
+
+
+@router.post("/logout", dependencies=[CsrfDep])
+def logout(request: Request) -> Response:
+    ui = ui_session.load(request)
+    ui.sign_out()
+    ui.flash("Signed out.")
+    return redirect(request, "/ui/login")
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_overview(request: Request, principal: ViewerDep) -> Response:
+    """Every model, its traffic and its drift state at a glance."""
+    with unit_of_work(request, readonly=True) as session:
+        models = list(session.scalars(select(MonitoredModel).order_by(MonitoredModel.name)))
+        newest = select(func.max(DriftEvaluation.id)).group_by(DriftEvaluation.model_id)
+        latest = {
+            ev.model_id: ev
+            for ev in session.scalars(select(DriftEvaluation).where(DriftEvaluation.id.in_(newest)))
+        }
+        incidents = {
+            i.model_id: i
+            for i in session.scalars(select(DriftIncident).where(DriftIncident.status == "open"))
+        }
+    return page(
+        request,
+        "models.html",
+        {"models": models, "latest": latest, "incidents": incidents},
+        principal=principal,
+        nav="models",
+    )
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model_page(request: Request, name: str, principal: ViewerDep) -> Response:
+    """A model's dashboard: drift per feature over time, outputs, volume, queue."""
+    with unit_of_work(request, readonly=True) as session:
+        try:
+            model = catalog.get_model(session, name)
+        except DriftdeskError as exc:
+            return page(
+                request,
+                "error.html",
+                {"title": "No such model", "message": exc.message},
+                principal=principal,
+                status_code=404,
+            )
+        board = model_dashboard(session, model=model, now=utcnow())
+    return page(
+        request,
+        "model.html",
+        {"board": board, "model": model},
+        principal=principal,
+        nav="models",
+    )
+
+
+@router.get("/models/{name}/evaluations/{evaluation_id}/report", response_class=HTMLResponse)
+def evaluation_report(
+    request: Request, name: str, evaluation_id: int, principal: ViewerDep
+) -> Response:
+    """The evaluation's Evidently report (the API's report, behind the UI's session)."""
+    settings: Settings = request.app.state.settings
+    with unit_of_work(request, readonly=True) as session:
+        try:
+            model = catalog.get_model(session, name)
+            html = report_html(
+                session,
+                model=model,
+                evaluation_id=evaluation_id,
+                sample_rows=settings.report_sample_rows,
+            )
+        except DriftdeskError as exc:
+            return page(
+                request,
+                "error.html",
+                {"title": "No report", "message": exc.message},
+                principal=principal,
+                status_code=exc.status_code,
+            )
+    # Evidently's page runs its own inline scripts: sandbox it into an opaque origin,
+    # so nothing in it can act with the reviewer's session.
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": "sandbox allow-scripts allow-popups",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=300",
+        },
+    )

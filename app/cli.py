@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
+from app import cli_remote
 from app.settings import Settings, get_settings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -156,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Other modules add commands (demo, export, ...) here.
-_extra_commands: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+_extra_commands: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    cli_remote.register
+]
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

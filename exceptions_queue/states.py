@@ -37,6 +37,7 @@ Kind = Literal[
 
 STATUSES: tuple[Status, ...] = get_args(Status)
 KINDS: tuple[Kind, ...] = get_args(Kind)
+ACTIONS: tuple[Action, ...] = get_args(Action)
 FINISHED: frozenset[Status] = frozenset({"resolved", "dismissed"})
 # A ticket in one of these states is waiting for, or with, a reviewer.
 ACTIVE: frozenset[Status] = frozenset({"open", "claimed"})

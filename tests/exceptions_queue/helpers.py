@@ -1,0 +1,106 @@
+"""Queue test data: models, low-confidence traffic, actors, drift incidents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.db import Database, utcnow
+from app.events import IncidentOpened, publish
+from app.models import MonitoredModel, Prediction
+from exceptions_queue import service
+from exceptions_queue.models import Ticket
+from tests.factories import create_model, predictions
+
+
+def actor(name: str) -> service.Actor:
+    return service.Actor(key_id=name, name=f"{name} (key)")
+
+
+def seed(
+    client: TestClient,
+    n: int = 5,
+    *,
+    name: str = "churn",
+    confidence: float = 0.3,
+    prefix: str = "req",
+    **options: Any,
+) -> dict[str, Any]:
+    """A model (no reference) with ``n`` low-confidence predictions, one ticket each."""
+    model = (
+        create_model(client, name=name, options=options)
+        if options
+        else create_model(client, name=name)
+    )
+    if n:
+        post(client, n, name=name, confidence=confidence, prefix=prefix)
+    return model
+
+
+def post(
+    client: TestClient,
+    n: int,
+    *,
+    name: str = "churn",
+    confidence: float = 0.3,
+    prefix: str = "req",
+    seed: int = 1,
+) -> dict[str, Any]:
+    r = client.post(
+        f"/v1/models/{name}/predictions",
+        json={"predictions": predictions(n, seed=seed, prefix=prefix, confidence=confidence)},
+    )
+    assert r.status_code == 202, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def model_id(db: Database, name: str = "churn") -> int:
+    with db.session(readonly=True) as s:
+        return int(s.scalar(select(MonitoredModel.id).where(MonitoredModel.name == name)) or 0)
+
+
+def prediction_ids(db: Database, name: str = "churn") -> list[int]:
+    mid = model_id(db, name)
+    with db.session(readonly=True) as s:
+        return list(
+            s.scalars(
+                select(Prediction.id).where(Prediction.model_id == mid).order_by(Prediction.id)
+            )
+        )
+
+
+def tickets(db: Database, **where: Any) -> list[Ticket]:
+    with db.session(readonly=True) as s:
+        stmt = select(Ticket).order_by(Ticket.id)
+        for k, v in where.items():
+            stmt = stmt.where(getattr(Ticket, k) == v)
+        return list(s.scalars(stmt))
+
+
+def open_incident(
+    db: Database, *, name: str = "churn", incident_id: int = 1, sample: tuple[int, ...] = ()
+) -> None:
+    """What the drift engine does when an incident opens: publish IncidentOpened."""
+    mid = model_id(db, name)
+    now = utcnow()
+    with db.session() as s:
+        publish(
+            s,
+            IncidentOpened(
+                model_id=mid,
+                model_name=name,
+                at=now,
+                incident_id=incident_id,
+                evaluation_id=10 + incident_id,
+                severity="critical",
+                drifted_features=("age",),
+                window_start=now - dt.timedelta(hours=1),
+                window_end=now,
+                evaluation={"id": 10 + incident_id, "drifted": True},
+                sample_prediction_ids=sample,
+            ),
+        )

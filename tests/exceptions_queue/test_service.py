@@ -1,0 +1,469 @@
+"""The queue's service on SQLite and PostgreSQL: claims, leases, labels, QC, budgets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.db import Database, utcnow
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.events import RetrainingDataReady, _handlers
+from exceptions_queue import service, states, views
+from exceptions_queue.models import Label, Ticket, TicketEvent
+from tests.exceptions_queue.helpers import (
+    actor,
+    model_id,
+    open_incident,
+    post,
+    prediction_ids,
+    seed,
+    tickets,
+)
+from tests.factories import create_model_with_reference, predictions
+
+ANA, BOB, CID = actor("ana"), actor("bob"), actor("cid")
+LEASE = dt.timedelta(minutes=5)
+
+
+def claim(db: Database, who: service.Actor, now: dt.datetime | None = None, **kw: object) -> Ticket:
+    with db.session() as s:
+        t = service.claim(s, actor=who, now=now or utcnow(), lease=LEASE, **kw)  # type: ignore[arg-type]
+    assert t is not None
+    return t
+
+
+def resolve(
+    db: Database, who: service.Actor, t: Ticket, label: object = "churn", **kw: object
+) -> Ticket:
+    with db.session() as s:
+        return service.resolve(
+            s,
+            ticket_id=t.id,
+            actor=who,
+            lease_token=kw.pop("token", t.lease_token),  # type: ignore[arg-type]
+            labels=[service.LabelIn(label)],
+            note=None,
+            now=kw.pop("now", utcnow()),  # type: ignore[arg-type]
+        )
+
+
+def events(db: Database, ticket_id: int) -> list[tuple[str, str | None, str]]:
+    with db.session(readonly=True) as s:
+        return [
+            (e.action, e.from_status, e.to_status)
+            for e in s.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.id)
+            )
+        ]
+
+
+def current_labels(db: Database) -> list[tuple[int | None, object, str]]:
+    with db.session(readonly=True) as s:
+        return [
+            (lab.prediction_id, lab.label, lab.source)
+            for lab in s.scalars(select(Label).where(Label.status == "current").order_by(Label.id))
+        ]
+
+
+def test_claims_go_by_priority_then_age(client: TestClient, db: Database) -> None:
+    seed(client, 3)
+    open_incident(db, sample=tuple(prediction_ids(db)[:2]))
+    order = [claim(db, ANA).kind for _ in range(4)]
+    assert order == ["drift", "low_confidence", "low_confidence", "low_confidence"]
+    with db.session() as s:
+        assert service.claim(s, actor=ANA, now=utcnow()) is None
+
+
+def test_claim_filters_by_model_and_kind(client: TestClient, db: Database) -> None:
+    seed(client, 2)
+    seed(client, 2, name="other", prefix="o")
+    other = model_id(db, "other")
+    t = claim(db, ANA, model_id=other)
+    assert t.model_id == other
+    with db.session() as s:
+        assert service.claim(s, actor=ANA, now=utcnow(), kind="drift") is None
+
+
+def test_claiming_records_the_lease_and_an_event(client: TestClient, db: Database) -> None:
+    seed(client, 1)
+    now = utcnow()
+    t = claim(db, ANA, now)
+    assert (t.status, t.claimed_by, t.lease_expires_at) == ("claimed", "ana", now + LEASE)
+    assert t.lease_token and len(t.lease_token) == 32
+    assert events(db, t.id) == [("open", None, "open"), ("claim", "open", "claimed")]
+
+
+def test_an_expired_lease_is_taken_by_the_next_claim(client: TestClient, db: Database) -> None:
+    seed(client, 1)
+    now = utcnow()
+    first = claim(db, ANA, now)
+    later = now + LEASE + dt.timedelta(seconds=1)
+    second = claim(db, BOB, later)
+    assert second.id == first.id
+    assert (second.claimed_by, second.abandon_count, second.last_abandoned_by) == (
+        "bob",
+        1,
+        ANA.name,
+    )
+    assert events(db, first.id)[-2:] == [
+        ("expire", "claimed", "open"),
+        ("claim", "open", "claimed"),
+    ]
+    with pytest.raises(Conflict, match="held by another reviewer"):
+        resolve(db, ANA, first, now=later)
+
+
+def test_the_holder_loses_an_expired_lease(client: TestClient, db: Database) -> None:
+    seed(client, 1)
+    now = utcnow()
+    t = claim(db, ANA, now)
+    with pytest.raises(Conflict, match="expired") as err:
+        resolve(db, ANA, t, now=now + LEASE)
+    assert err.value.details == [{"reason": "lease_expired", "status": "claimed"}]
+
+
+def test_the_reaper_returns_expired_tickets(client: TestClient, db: Database) -> None:
+    seed(client, 3)
+    now = utcnow()
+    held = [claim(db, ANA, now) for _ in range(2)]
+    with db.session() as s:
+        assert service.expire_leases(s, now=now + LEASE / 2) == 0
+    with db.session() as s:
+        assert service.expire_leases(s, now=now + LEASE + dt.timedelta(seconds=1)) == 2
+    for t in held:
+        [row] = tickets(db, id=t.id)
+        assert (row.status, row.claimed_by, row.lease_token, row.abandon_count) == (
+            "open",
+            None,
+            None,
+            1,
+        )
+        assert events(db, t.id)[-1] == ("expire", "claimed", "open")
+
+
+def test_abandoned_tickets_are_escalated(client: TestClient, db: Database) -> None:
+    seed(client, 2)
+    base = states.PRIORITY["low_confidence"]
+    first = claim(db, ANA)
+    for n in range(1, states.ESCALATE_AFTER + 1):
+        with db.session() as s:
+            t = service.release(s, ticket_id=first.id, actor=ANA, lease_token=None, now=utcnow())
+        assert t.abandon_count == n
+        if n < states.ESCALATE_AFTER:
+            again = claim(db, ANA)
+            assert again.id == first.id  # still the oldest of equal priority
+    assert t.priority == base + states.ESCALATION_STEP
+    assert states.is_escalated(t.abandon_count)
+
+
+def test_guards_name_the_reason(client: TestClient, db: Database) -> None:
+    seed(client, 1)
+    t = claim(db, ANA)
+    with pytest.raises(Conflict, match="does not match"):
+        resolve(db, ANA, t, token="0" * 32)
+    with pytest.raises(Conflict, match="another reviewer"):
+        resolve(db, BOB, t)
+    resolve(db, ANA, t)
+    with pytest.raises(Conflict, match="already resolved"):
+        resolve(db, ANA, t)
+    with pytest.raises(NotFound), db.session() as s:
+        service.release(s, ticket_id=10**9, actor=ANA, lease_token=None, now=utcnow())
+
+
+def test_heartbeat_extends_only_the_holders_lease(client: TestClient, db: Database) -> None:
+    seed(client, 1)
+    now = utcnow()
+    t = claim(db, ANA, now)
+    with db.session() as s:
+        t2 = service.heartbeat(
+            s,
+            ticket_id=t.id,
+            actor=ANA,
+            lease_token=t.lease_token,
+            now=now + LEASE / 2,
+            lease=LEASE,
+        )
+    assert t2.lease_expires_at == now + LEASE / 2 + LEASE
+    with pytest.raises(Conflict), db.session() as s:
+        service.heartbeat(s, ticket_id=t.id, actor=BOB, lease_token=None, now=now, lease=LEASE)
+
+
+def test_a_label_must_be_one_of_the_models(client: TestClient, db: Database) -> None:
+    seed(client, 1)
+    t = claim(db, ANA)
+    with pytest.raises(ValidationFailed, match="not one of the model's labels"):
+        resolve(db, ANA, t, label="maybe")
+    [row] = tickets(db, id=t.id)
+    assert row.status == "claimed"  # the failed resolve was rolled back whole
+
+
+def test_resolving_stores_the_label(client: TestClient, db: Database) -> None:
+    seed(client, 1)
+    t = claim(db, ANA)
+    done = resolve(db, ANA, t, label="stay")
+    assert (done.status, done.resolved_by, done.resolution) == (
+        "resolved",
+        "ana",
+        {"note": None, "label": "stay"},
+    )
+    assert current_labels(db) == [(t.prediction_id, "stay", "review")]
+
+
+def test_ingest_rules_open_tickets_idempotently(client: TestClient, db: Database) -> None:
+    seed(client, 0)
+    assert post(client, 4)["exceptions"] == 4
+    assert post(client, 4) == {"accepted": 0, "duplicates": 4, "exceptions": 0}
+    assert len(tickets(db)) == 4
+    confident = post(client, 3, confidence=0.95, seed=2)
+    assert confident["exceptions"] == 0
+
+
+def test_hourly_budget_suppresses_and_counts(client: TestClient, db: Database) -> None:
+    seed(client, 0, ticket_budget_per_hour=5)
+    assert post(client, 3)["exceptions"] == 3
+    assert post(client, 4, seed=2)["exceptions"] == 2
+    assert post(client, 2, seed=3)["exceptions"] == 0
+    assert len(tickets(db)) == 5
+    with db.session(readonly=True) as s:
+        summary = views.summary(s, now=utcnow())
+    assert summary.suppressed_total == 4
+    assert [(x.kind, x.count) for x in summary.suppressed] == [("low_confidence", 4)]
+    # drift is never suppressed
+    open_incident(db)
+    assert len(tickets(db, kind="drift")) == 1
+
+
+def test_data_quality_is_grouped_per_feature_and_hour(client: TestClient, db: Database) -> None:
+    create_model_with_reference(client)
+    for seed_ in (5, 6):
+        batch = predictions(8, seed=seed_, confidence=0.9)
+        for p in batch:
+            p["features"]["plan"] = "platinum"
+        batch[0]["features"]["age"] = 10_000.0
+        r = client.post("/v1/models/churn/predictions", json={"predictions": batch})
+        assert r.status_code == 202
+    dq = tickets(db, kind="data_quality")
+    assert sorted(t.details["feature"] for t in dq) == ["age", "plan"]
+    plan = next(t for t in dq if t.details["feature"] == "plan")
+    assert plan.count == 16
+    assert plan.details["counts"] == {"unseen_category": 16}
+    assert len(plan.details["examples"]) == service.MAX_GROUP_EXAMPLES
+    assert plan.prediction_ids == [e["prediction_id"] for e in plan.details["examples"]]
+    age = next(t for t in dq if t.details["feature"] == "age")
+    assert age.count == 2 and age.details["examples"][0]["value"] == 10_000.0
+
+
+def test_missing_required_feature_without_a_reference(client: TestClient) -> None:
+    client.post(
+        "/v1/models",
+        json={
+            "name": "req",
+            "task": "regression",
+            "features": [{"name": "x", "type": "numerical", "required": True}],
+        },
+    )
+    r = client.post(
+        "/v1/models/req/predictions",
+        json={
+            "predictions": [
+                {"features": {"x": None}, "prediction": 1.0},
+                {"features": {"x": 2}, "prediction": 2.0},
+            ]
+        },
+    )
+    assert r.json()["exceptions"] == 1
+    [t] = client.get("/v1/tickets", params={"kind": "data_quality"}).json()["items"]
+    assert t["details"]["counts"] == {"missing_required": 1}
+
+
+def test_drift_ticket_once_per_incident_with_its_sample(client: TestClient, db: Database) -> None:
+    seed(client, 4, confidence=0.9)
+    sample = tuple(prediction_ids(db)[:3])
+    open_incident(db, incident_id=7, sample=sample)
+    open_incident(db, incident_id=7, sample=sample)
+    [t] = tickets(db, kind="drift")
+    assert t.group_key == "incident:7"
+    assert t.prediction_ids == list(sample)
+    assert t.details["drifted_features"] == ["age"]
+    assert t.priority == states.PRIORITY["drift"]
+
+
+def test_drift_resolution_labels_several_sampled_predictions(
+    client: TestClient, db: Database
+) -> None:
+    seed(client, 4, confidence=0.9)
+    ids = prediction_ids(db)
+    open_incident(db, sample=tuple(ids[:3]))
+    t = claim(db, ANA, kind="drift")
+    with pytest.raises(ValidationFailed, match="not one of the predictions"), db.session() as s:
+        service.resolve(
+            s,
+            ticket_id=t.id,
+            actor=ANA,
+            lease_token=None,
+            note=None,
+            now=utcnow(),
+            labels=[service.LabelIn("stay", "req-1-3")],
+        )
+    with pytest.raises(ValidationFailed, match="several predictions"), db.session() as s:
+        service.resolve(
+            s,
+            ticket_id=t.id,
+            actor=ANA,
+            lease_token=None,
+            note=None,
+            now=utcnow(),
+            labels=[service.LabelIn("stay")],
+        )
+    with db.session() as s:
+        done = service.resolve(
+            s,
+            ticket_id=t.id,
+            actor=ANA,
+            lease_token=None,
+            note="new cohort",
+            now=utcnow(),
+            labels=[service.LabelIn("churn", "req-1-0"), service.LabelIn("stay", "req-1-2")],
+        )
+    assert done.resolution == {
+        "note": "new cohort",
+        "labels": [
+            {"prediction_id": "req-1-0", "label": "churn"},
+            {"prediction_id": "req-1-2", "label": "stay"},
+        ],
+    }
+    assert current_labels(db) == [(ids[0], "churn", "review"), (ids[2], "stay", "review")]
+
+
+def test_feedback_that_disagrees_opens_one_ticket(client: TestClient, db: Database) -> None:
+    seed(client, 2, confidence=0.9)
+    body = {"feedback": [{"id": "req-1-0", "label": "churn"}, {"id": "req-1-1", "label": "stay"}]}
+    assert client.post("/v1/models/churn/feedback", json=body).json()["exceptions"] == 1
+    assert client.post("/v1/models/churn/feedback", json=body).json()["exceptions"] == 0
+    [t] = tickets(db, kind="feedback_mismatch")
+    assert t.details["actual"] == "churn" and t.details["prediction"] == "stay"
+
+
+@pytest.fixture
+def ready_events() -> Iterator[list[RetrainingDataReady]]:
+    seen: list[RetrainingDataReady] = []
+
+    def handler(_session: object, event: RetrainingDataReady) -> None:
+        seen.append(event)
+
+    _handlers[RetrainingDataReady].append(handler)
+    yield seen
+    _handlers[RetrainingDataReady].remove(handler)
+
+
+def test_retraining_ready_after_enough_labels(
+    client: TestClient, db: Database, ready_events: list[RetrainingDataReady]
+) -> None:
+    seed(client, 5, retraining_ready_labels=2)
+    for n in range(5):
+        resolve(db, ANA, claim(db, ANA))
+        assert len(ready_events) == (n + 1) // 2
+    first, second = ready_events
+    assert (first.new_labels, first.total_labels, first.since) == (2, 2, None)
+    assert (second.new_labels, second.total_labels) == (2, 4)
+    assert second.since is not None and second.export_path == "/v1/models/churn/training-data"
+
+
+def test_second_review_agreement_keeps_one_label(client: TestClient, db: Database) -> None:
+    seed(client, 1, review_rate=1.0)
+    first = resolve(db, ANA, claim(db, ANA), label="churn")
+    with db.session() as s:  # the first reviewer cannot review their own label
+        assert service.claim(s, actor=ANA, now=utcnow()) is None
+    review = claim(db, BOB)
+    assert (review.kind, review.subject_ticket_id, review.prediction_id) == (
+        "second_review",
+        first.id,
+        first.prediction_id,
+    )
+    done = resolve(db, BOB, review, label="churn")
+    assert done.qc_agreed is True
+    assert current_labels(db) == [(first.prediction_id, "churn", "review")]
+    with db.session(readonly=True) as s:
+        summary = views.summary(s, now=utcnow())
+    assert [(a.reviews, a.agreed, a.rate) for a in summary.agreement_by_model] == [(1, 1, 1.0)]
+    assert {a.name for a in summary.agreement_by_reviewer} == {ANA.name, BOB.name}
+
+
+def test_disagreement_is_adjudicated_and_the_adjudication_exported(
+    client: TestClient, db: Database
+) -> None:
+    seed(client, 1, review_rate=1.0)
+    first = resolve(db, ANA, claim(db, ANA), label="churn")
+    done = resolve(db, BOB, claim(db, BOB), label="stay")
+    assert done.qc_agreed is False
+    assert current_labels(db) == []  # both disputed until adjudicated
+    adj = claim(db, CID)
+    assert (adj.kind, adj.subject_ticket_id) == ("adjudication", first.id)
+    assert [x["label"] for x in adj.details["labels"]] == ["churn", "stay"]
+    resolve(db, CID, adj, label="stay")
+    assert current_labels(db) == [(first.prediction_id, "stay", "adjudication")]
+    with db.session(readonly=True) as s:
+        statuses = sorted(s.scalars(select(Label.status)))
+    assert statuses == ["current", "superseded", "superseded"]
+    with db.session(readonly=True) as s:
+        summary = views.summary(s, now=utcnow())
+    assert [(a.reviews, a.agreed) for a in summary.agreement_by_model] == [(1, 0)]
+
+
+def test_review_rate_samples_a_fraction(client: TestClient, db: Database) -> None:
+    seed(client, 40, review_rate=0.5)
+    for _ in range(40):
+        resolve(db, ANA, claim(db, ANA, kind="low_confidence"))
+    reviews = len(tickets(db, kind="second_review"))
+    assert 8 <= reviews <= 32
+
+
+def test_reopen_undoes_a_resolution_within_the_window(client: TestClient, db: Database) -> None:
+    seed(client, 1, review_rate=1.0)
+    t = claim(db, ANA)
+    now = utcnow()
+    resolve(db, ANA, t, label="churn", now=now)
+    with pytest.raises(Conflict, match="only the reviewer"), db.session() as s:
+        service.reopen(s, ticket_id=t.id, actor=BOB, now=now)
+    with db.session() as s:
+        again = service.reopen(s, ticket_id=t.id, actor=ANA, now=now + dt.timedelta(minutes=1))
+    assert (again.status, again.claimed_by, again.resolution) == ("claimed", "ana", None)
+    assert again.lease_token and again.lease_token != t.lease_token
+    assert current_labels(db) == []
+    [review] = tickets(db, kind="second_review")
+    assert review.status == "dismissed"  # the pending second review was withdrawn
+    resolve(db, ANA, again, label="stay")
+    assert current_labels(db) == [(t.prediction_id, "stay", "review")]
+    assert [a for a, _, _ in events(db, t.id)] == ["open", "claim", "resolve", "reopen", "resolve"]
+    late = now + states.REOPEN_WINDOW + dt.timedelta(minutes=5)
+    with pytest.raises(Conflict, match="no longer"), db.session() as s:
+        service.reopen(s, ticket_id=t.id, actor=ANA, now=late)
+
+
+def test_reopen_is_refused_once_a_second_review_is_under_way(
+    client: TestClient, db: Database
+) -> None:
+    seed(client, 1, review_rate=1.0)
+    t = resolve(db, ANA, claim(db, ANA))
+    claim(db, BOB)
+    with pytest.raises(Conflict, match="second review"), db.session() as s:
+        service.reopen(s, ticket_id=t.id, actor=ANA, now=utcnow())
+
+
+def test_a_newer_review_of_the_same_prediction_replaces_the_older(
+    client: TestClient, db: Database
+) -> None:
+    seed(client, 1, confidence=0.3)
+    resolve(db, ANA, claim(db, ANA), label="stay")
+    client.post(
+        "/v1/models/churn/feedback", json={"feedback": [{"id": "req-1-0", "label": "churn"}]}
+    )
+    resolve(db, BOB, claim(db, BOB, kind="feedback_mismatch"), label="churn")
+    [(_, label, _)] = current_labels(db)
+    assert label == "churn"

@@ -1,3 +1,4 @@
 """Every module that subscribes to domain events (app.events), imported once."""
 
+import app.alerting.handlers
 import exceptions_queue.handlers  # noqa: F401

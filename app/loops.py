@@ -1,5 +1,7 @@
 """Every background loop driftdesk runs, registered with app.background.loop."""
 
+from app.alerting.dispatcher import dispatch_due
+from app.alerting.rules import run_alert_rules
 from app.background import loop
 from app.db import Database, utcnow
 from app.drift.service import run_due_evaluations
@@ -7,6 +9,8 @@ from app.settings import Settings
 from exceptions_queue.service import expire_leases
 
 loop("evaluate", lambda s: s.evaluate_interval_seconds)(run_due_evaluations)
+loop("dispatch", lambda s: s.dispatch_interval_seconds)(dispatch_due)
+loop("alert-rules", lambda s: s.alert_rules_interval_seconds)(run_alert_rules)
 
 
 def _reap_leases(db: Database, settings: Settings) -> int:

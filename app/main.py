@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
 from app import metrics, ui
-from app.api import drift, keys, models, predictions, reference, tickets, training
+from app.api import alerts, drift, keys, models, predictions, reference, tickets, training
 from app.auth import ensure_admin_key
 from app.background import Background
 from app.db import Database, make_engine
@@ -96,7 +96,7 @@ def create_app(
         metrics.LATENCY.observe(elapsed, request.method, path)
         return response
 
-    for module in (keys, models, reference, predictions, drift, tickets, training):
+    for module in (keys, models, reference, predictions, drift, tickets, training, alerts):
         app.include_router(module.router)
     _install_ops(app)
     ui.install(app)

@@ -69,6 +69,33 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_sender: str = "driftdesk@localhost"
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    alert_send_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How long a webhook or Slack POST may take."
+    )
+    alert_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A claimed delivery not marked within this is sent again (same webhook-id); "
+        "keep it above both send timeouts.",
+    )
+    alert_repeat_interval_seconds: float = Field(
+        default=4 * 3600.0, gt=0, description="Remind of a still-firing alert this often."
+    )
+    alert_rules_interval_seconds: float = Field(default=30.0, gt=0)
+    alert_dispatch_concurrency: int = Field(default=4, ge=1, le=64)
+    alert_slack_min_interval_seconds: float = Field(
+        default=1.0, ge=0, description="Default rate limit of a Slack channel (Slack: ~1 msg/s)."
+    )
+    alert_queue_backlog: int = Field(
+        default=500, ge=1, description="Open tickets of one model above which queue.backlog fires."
+    )
+    alert_data_quality_surge: int = Field(
+        default=100,
+        ge=1,
+        description="Predictions of one model with data-quality problems in an hour that fire "
+        "data_quality.surge.",
+    )
 
     # UI
     session_secret: SecretStr | None = Field(

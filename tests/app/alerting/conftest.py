@@ -419,3 +419,65 @@ def build_message(**overrides: Any) -> Any:
 @pytest.fixture
 def make_message() -> Callable[..., Any]:
     return build_message
+
+
+# --------------------------------------------------------------------------- the service
+
+
+@pytest.fixture
+def settings(db_url: str, smtp_server: SmtpServer) -> Any:
+    """The service's settings for alerting tests: loopback targets allowed, mail to ``smtp_server``."""
+    from tests.conftest import make_settings
+
+    return make_settings(
+        db_url,
+        allow_private_targets=True,
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        smtp_security="none",
+        smtp_timeout_seconds=2.0,
+        alert_send_timeout_seconds=2.0,
+        public_url="https://driftdesk.example",
+    )
+
+
+WEBHOOK_SECRET = "whsec_" + "c2VjcmV0LXNpZ25pbmcta2V5LWZvci10ZXN0cy0wMDE="  # 32 bytes
+
+
+def add_channel(client: Any, **body: Any) -> dict[str, Any]:
+    """POST /v1/alert-channels; returns the response body."""
+    r = client.post("/v1/alert-channels", json=body)
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def add_webhook(client: Any, receiver: Receiver, name: str = "hook", **extra: Any) -> dict[str, Any]:
+    return add_channel(
+        client,
+        name=name,
+        kind="webhook",
+        target=f"http://127.0.0.1:{receiver.port}/{name}",
+        secret=WEBHOOK_SECRET,
+        **extra,
+    )
+
+
+def alerts(client: Any, **params: Any) -> list[dict[str, Any]]:
+    r = client.get("/v1/alerts", params={"limit": 1000, **params})
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+def drain(db: Any, settings: Any, now: dt.datetime | None = None, rounds: int = 50) -> int:
+    """Run the dispatcher until it finds nothing due; returns the deliveries it sent."""
+    from app.alerting.dispatcher import dispatch_due
+
+    total = 0
+    for _ in range(rounds):
+        sent = dispatch_due(db, settings, now=now)
+        if not sent:
+            return total
+        total += sent
+    raise AssertionError("the dispatcher never ran out of work")

@@ -1,0 +1,405 @@
+"""What raises an alert, and the alert-rules loop.
+
+Raised by domain events, inside the transaction that raised the event
+(:mod:`app.alerting.handlers`):
+
+- ``drift.incident``: an incident opened (its severity) / closed (resolved);
+- ``training_data.ready``: enough new labels to retrain on (a notice).
+
+Raised by the dispatcher when it gives up on a delivery:
+
+- ``channel.delivery_failed``: a channel's delivery went dead, reported on the
+  other channels; resolved by the channel's next successful delivery.
+
+Raised by :func:`run_alert_rules` (a background loop, once cluster-wide),
+from the queue's own read functions:
+
+- ``queue.sla``: a model's oldest waiting ticket is past its SLA;
+- ``queue.backlog``: a model's waiting tickets exceed ``alert_queue_backlog``
+  (resolved below 90% of it, so a queue hovering at the line does not flap);
+- ``data_quality.surge``: a model's data-quality problems (records in its
+  data-quality tickets) in an hour reach ``alert_data_quality_surge`` (resolved
+  once neither this hour nor the last did).
+
+The same loop writes reminders of what is still firing (:func:`app.alerting.outbox.remind`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Final
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.alerting import outbox
+from app.alerting.message import Severity, format_timestamp
+from app.alerting.models import AlertChannel, AlertDelivery
+from app.db import Database, utcnow
+from app.events import IncidentClosed, IncidentOpened, RetrainingDataReady
+from app.models import MonitoredModel
+from app.settings import Settings
+from exceptions_queue import repository as queue
+from exceptions_queue.models import Ticket
+
+log = logging.getLogger("driftdesk.alerting")
+
+_RULES_LOCK: Final = 7419005
+FEATURES_SHOWN: Final = 8
+BACKLOG_RESOLVE_SHARE: Final = 0.9
+
+
+def _since(started: dt.datetime, now: dt.datetime) -> str:
+    minutes = max(0, int((now - started).total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days}d"] if days else []
+    parts += [f"{hours}h"] if hours or days else []
+    return " ".join([*parts, f"{minutes}m"])
+
+
+def _links(settings: Settings, model: str, **extra: str) -> dict[str, str]:
+    base = settings.public_url.rstrip("/")
+    return {**{k: base + v for k, v in extra.items()}, "dashboard": f"{base}/ui/models/{model}"}
+
+
+# --------------------------------------------------------------------------- drift
+def drift_key(model: str) -> str:
+    return f"drift.incident:{model}"
+
+
+def drift_opened(session: Session, event: IncidentOpened, *, settings: Settings) -> None:
+    """An incident opened: fire ``drift.incident`` with the incident's severity."""
+    evaluation = event.evaluation
+    features = [f for f in evaluation.get("features", []) if f.get("drifted")]
+    features.sort(key=lambda f: -(f.get("effect") or 0) / (f.get("threshold") or 1))
+    total = len(evaluation.get("features", []))
+    names = list(event.drifted_features)
+    shown = ", ".join(names[:FEATURES_SHOWN]) + (
+        f" and {len(names) - FEATURES_SHOWN} more" if len(names) > FEATURES_SHOWN else ""
+    )
+    window = ""
+    if event.window_start and event.window_end:
+        window = (
+            f" in the window {format_timestamp(event.window_start)} to "
+            f"{format_timestamp(event.window_end)}"
+        )
+    fields: list[tuple[str, str]] = [
+        ("features drifted", f"{len(features)} / {total}"),
+        ("window", f"{evaluation.get('rows', '?')} predictions"),
+        ("incident", str(event.incident_id)),
+    ]
+    for f in features[:FEATURES_SHOWN]:
+        fields.append(
+            (
+                str(f["name"]),
+                f"{f.get('detector', '?')} effect {f.get('effect', 0):.3g} "
+                f"(threshold {f.get('threshold', 0):.3g})",
+            )
+        )
+    links = _links(
+        settings,
+        event.model_name,
+        # the queue opens the incident's drift ticket in this same transaction
+        ticket=f"/v1/tickets?model={event.model_name}&kind=drift",
+        report=f"/ui/models/{event.model_name}/evaluations/{event.evaluation_id}/report",
+    )
+    outbox.fire(
+        session,
+        outbox.AlertSpec(
+            rule="drift.incident",
+            subject=event.model_name,
+            episode=str(event.incident_id),
+            severity="critical" if event.severity == "critical" else "warning",
+            title=f"Drift on {event.model_name}: {shown or 'the model output'}",
+            summary=(
+                f"Drift incident {event.incident_id} opened on {event.model_name}: "
+                f"{shown or 'the model output'} drifted{window}. A drift ticket with "
+                "predictions to label is in the queue."
+            ),
+            model_id=event.model_id,
+            model_name=event.model_name,
+            fields=fields,
+            links=links,
+        ),
+        now=event.at,
+    )
+
+
+def drift_closed(session: Session, event: IncidentClosed) -> None:
+    """The incident closed: the resolved message, threaded with the firing one."""
+    outbox.resolve(
+        session,
+        now=event.at,
+        dedup_key=f"{drift_key(event.model_name)}:{event.incident_id}",
+        title=f"Drift on {event.model_name} is over",
+        summary=(
+            f"Drift incident {event.incident_id} on {event.model_name} closed: the latest "
+            f"windows match the reference again. It was open for "
+            f"{_since(event.opened_at, event.at)}."
+        ),
+        fields=[
+            ("incident", str(event.incident_id)),
+            ("open for", _since(event.opened_at, event.at)),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- retraining
+def training_ready(session: Session, event: RetrainingDataReady, *, settings: Settings) -> None:
+    """Enough new labels for a retrain: an ``info`` notice (no reminder, nothing to resolve)."""
+    since = f" since {format_timestamp(event.since)}" if event.since else ""
+    base = settings.public_url.rstrip("/")
+    export = f"{base}{event.export_path}"
+    if event.since:
+        export += f"?since={format_timestamp(event.since)}"
+    outbox.fire(
+        session,
+        outbox.AlertSpec(
+            rule="training_data.ready",
+            subject=event.model_name,
+            episode=format_timestamp(event.at),
+            severity="info",
+            title=f"Retraining data ready for {event.model_name}: {event.new_labels} new labels",
+            summary=(
+                f"Reviewers labelled {event.new_labels} predictions of {event.model_name}"
+                f"{since} ({event.total_labels} in all). Export them for retraining."
+            ),
+            model_id=event.model_id,
+            model_name=event.model_name,
+            fields=[("new labels", str(event.new_labels)), ("labels", str(event.total_labels))],
+            links={"export": export},
+            notice=True,
+        ),
+        now=event.at,
+    )
+
+
+# --------------------------------------------------------------------------- channels
+def channel_key(channel_name: str) -> str:
+    return f"channel.delivery_failed:{channel_name}"
+
+
+def channel_failed(
+    session: Session,
+    *,
+    channel: AlertChannel,
+    delivery: AlertDelivery,
+    error: str,
+    disabled: bool,
+    now: dt.datetime,
+) -> None:
+    """A delivery to ``channel`` went dead: tell the other channels (once per failing stretch)."""
+    title = delivery.message.get("title", "")
+    what = (
+        "and the channel was disabled (the receiver answered 410 Gone)"
+        if disabled
+        else f"after {delivery.attempts} attempt(s)"
+    )
+    outbox.fire(
+        session,
+        outbox.AlertSpec(
+            rule="channel.delivery_failed",
+            subject=channel.name,
+            episode=format_timestamp(now),
+            severity="critical" if disabled else "warning",
+            title=f"Alerts to channel {channel.name} are not getting through",
+            summary=(
+                f"A {delivery.notification} message ({title}) could not be delivered to the "
+                f"{channel.kind} channel {channel.name} {what}: {error}. It is kept as dead "
+                f"delivery {delivery.webhook_id}; replay it with "
+                f"POST /v1/alert-deliveries/{delivery.webhook_id}/replay once the channel works."
+            ),
+            fields=[
+                ("channel", channel.name),
+                ("delivery", delivery.webhook_id),
+                ("last status", str(delivery.last_status_code or "none")),
+            ],
+            exclude_channel_id=channel.id,
+        ),
+        now=now,
+    )
+
+
+def channel_recovered(session: Session, *, channel: AlertChannel, now: dt.datetime) -> None:
+    """A delivery to ``channel`` succeeded: resolve its failure report, if one is firing."""
+    if outbox.firing(session, group_key=channel_key(channel.name)) is None:
+        return
+    outbox.resolve(
+        session,
+        now=now,
+        group_key=channel_key(channel.name),
+        title=f"Alerts to channel {channel.name} are getting through again",
+        summary=f"The {channel.kind} channel {channel.name} accepted a message again.",
+        fields=[("channel", channel.name)],
+    )
+
+
+# --------------------------------------------------------------------------- the queue
+def _fire_or_resolve(
+    session: Session,
+    *,
+    rule: str,
+    model: MonitoredModel,
+    link: str,
+    bad: bool,
+    good: bool,
+    severity: Severity,
+    title: str,
+    summary: str,
+    fields: Sequence[tuple[str, str]],
+    resolved_title: str,
+    settings: Settings,
+    now: dt.datetime,
+) -> int:
+    group = f"{rule}:{model.name}"
+    current = outbox.firing(session, group_key=group)
+    if bad and current is None:
+        fired = outbox.fire(
+            session,
+            outbox.AlertSpec(
+                rule=rule,
+                subject=model.name,
+                episode=format_timestamp(now),
+                severity=severity,
+                title=title,
+                summary=summary,
+                model_id=model.id,
+                model_name=model.name,
+                fields=fields,
+                links=_links(settings, model.name, ticket=f"/v1/tickets?model={model.name}&{link}"),
+            ),
+            now=now,
+        )
+        return 1 if fired is not None else 0
+    if good and current is not None:
+        outbox.resolve(
+            session,
+            now=now,
+            group_key=group,
+            title=resolved_title,
+            summary=resolved_title + ".",
+            fields=fields,
+        )
+        return 1
+    return 0
+
+
+def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> int:
+    """Check every active model's queue; returns how many alerts fired or resolved."""
+    waiting: dict[int, int] = defaultdict(int)
+    overdue: dict[int, int] = defaultdict(int)
+    oldest: dict[int, dt.datetime] = {}
+    for model_id, _kind, status, tickets, late, first in queue.queue_counts(session, now=now):
+        if status != "open":
+            continue
+        waiting[model_id] += tickets
+        overdue[model_id] += late
+        if first is not None and (model_id not in oldest or first < oldest[model_id]):
+            oldest[model_id] = first
+    # Data-quality tickets are grouped per feature and hour; their ``count`` is the
+    # records with a problem. A surge is this hour's or the last hour's total.
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    per_hour: dict[tuple[int, dt.datetime], int] = defaultdict(int)
+    for model_id, created, count in session.execute(
+        select(Ticket.model_id, Ticket.created_at, Ticket.count).where(
+            Ticket.kind == "data_quality", Ticket.created_at >= hour - dt.timedelta(hours=1)
+        )
+    ):
+        per_hour[(model_id, created.replace(minute=0, second=0, microsecond=0))] += int(count)
+    surge: dict[int, int] = defaultdict(int)
+    for (model_id, _hour), count in per_hour.items():
+        surge[model_id] = max(surge[model_id], count)
+    models = session.scalars(
+        select(MonitoredModel).where(MonitoredModel.status == "active").order_by(MonitoredModel.id)
+    ).all()
+    changed = 0
+    backlog = settings.alert_queue_backlog
+    dq = settings.alert_data_quality_surge
+    for model in models:
+        n, late = waiting.get(model.id, 0), overdue.get(model.id, 0)
+        since = _since(oldest[model.id], now) if model.id in oldest else "-"
+        changed += _fire_or_resolve(
+            session,
+            rule="queue.sla",
+            model=model,
+            link="status=open&overdue=true",
+            bad=late > 0,
+            good=late == 0,
+            severity="warning",
+            title=f"Tickets of {model.name} are waiting past their SLA",
+            summary=(
+                f"{late} waiting ticket(s) of {model.name} are past their SLA; the oldest "
+                f"has waited {since}. Claim them in the queue."
+            ),
+            fields=[("past SLA", str(late)), ("waiting", str(n)), ("oldest waiting", since)],
+            resolved_title=f"No ticket of {model.name} is waiting past its SLA",
+            settings=settings,
+            now=now,
+        )
+        changed += _fire_or_resolve(
+            session,
+            rule="queue.backlog",
+            model=model,
+            link="status=open",
+            bad=n > backlog,
+            good=n < backlog * BACKLOG_RESOLVE_SHARE,
+            severity="warning",
+            title=f"{n} tickets of {model.name} are waiting (threshold {backlog})",
+            summary=(
+                f"The queue of {model.name} holds {n} waiting tickets, above the threshold "
+                f"of {backlog}. Reviewers are not keeping up."
+            ),
+            fields=[("waiting", str(n)), ("threshold", str(backlog))],
+            resolved_title=f"The queue of {model.name} is back below {backlog} tickets",
+            settings=settings,
+            now=now,
+        )
+        count = surge.get(model.id, 0)
+        changed += _fire_or_resolve(
+            session,
+            rule="data_quality.surge",
+            model=model,
+            link="kind=data_quality",
+            bad=count >= dq,
+            good=count < dq,
+            severity="warning",
+            title=f"Surge of data-quality problems on {model.name}",
+            summary=(
+                f"{count} predictions of {model.name} with data-quality problems within an "
+                f"hour (threshold {dq}): missing, out-of-range or unseen feature values. "
+                "Check the upstream data."
+            ),
+            fields=[("records in an hour", str(count)), ("threshold", str(dq))],
+            resolved_title=f"Data-quality problems on {model.name} are back to normal",
+            settings=settings,
+            now=now,
+        )
+    return changed
+
+
+# --------------------------------------------------------------------------- the loop
+def _leader(session: Session) -> bool:
+    """Only one process runs the rules at a time (SQLite writers are serialised already)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    got = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RULES_LOCK})
+    return bool(got.scalar_one())
+
+
+def run_alert_rules(db: Database, settings: Settings, *, now: dt.datetime | None = None) -> int:
+    """The loop's step: queue rules, then reminders of what is still firing."""
+    clock = now or utcnow()
+    with db.session() as session:
+        if not _leader(session):
+            return 0
+        changed = queue_rules(session, settings=settings, now=clock)
+        changed += outbox.remind(
+            session,
+            now=clock,
+            repeat_interval=dt.timedelta(seconds=settings.alert_repeat_interval_seconds),
+        )
+    return changed

@@ -131,7 +131,9 @@ def upper_95(k: int, n: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer windows (about a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer windows (about 2-3 minutes instead of 5-6)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # Evidently's import and runs are noisy

@@ -5,6 +5,7 @@ from app.alerting.rules import run_alert_rules
 from app.background import loop
 from app.db import Database, utcnow
 from app.drift.service import run_due_evaluations
+from app.retention import run_retention
 from app.settings import Settings
 from exceptions_queue.service import expire_leases
 
@@ -20,3 +21,4 @@ def _reap_leases(db: Database, settings: Settings) -> int:
 
 
 loop("lease-reaper", lambda s: s.lease_reaper_interval_seconds)(_reap_leases)
+loop("retention", lambda s: s.retention_interval_seconds)(run_retention)

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     lease_reaper_interval_seconds: float = Field(default=10.0, gt=0)
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)
 
+    # storage
+    retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Raw prediction rows older than this are deleted (0 keeps them forever); "
+        "rows a label or an unfinished ticket needs are kept.",
+    )
+    retention_interval_seconds: float = Field(default=300.0, gt=0)
+
     # drift
     drift_min_rows: int = Field(default=200, ge=1)
     report_sample_rows: int = Field(default=5_000, ge=100)

@@ -24,6 +24,9 @@ from app.ingest import decode_counts
 from app.models import BlockCounts, MonitoredModel, Prediction
 from app.sketches import get_spec
 from app.ui import charts
+from exceptions_queue import states, views
+from exceptions_queue.models import Ticket, TicketVolume
+from exceptions_queue.schemas import QueueSummary
 from monitors.sketch import SketchSpec
 
 EVALUATIONS_SHOWN = 60
@@ -230,7 +233,10 @@ def ingest_volume(
     session: Session, model: MonitoredModel, now: dt.datetime, hours: int = VOLUME_HOURS
 ) -> list[tuple[dt.datetime, int]]:
     """Predictions per hour (by their timestamp) over the last ``hours`` hours."""
-    first = int(now.timestamp()) // 3600 - hours + 1
+    latest = session.scalar(select(func.max(Prediction.ts)).where(Prediction.model_id == model.id))
+    # timestamps are the deployed model's: a clock ahead of ours still shows its traffic
+    end = max(now, latest) if latest is not None else now
+    first = int(end.timestamp()) // 3600 - hours + 1
     since = dt.datetime.fromtimestamp(first * 3600, dt.UTC)
     bucket = _hour_bucket(session).label("hour")
     rows = session.execute(
@@ -273,5 +279,71 @@ def model_dashboard(session: Session, *, model: MonitoredModel, now: dt.datetime
         labels=[f"{h:%m-%d %H}:00" for h, _ in volume],
         unit=" predictions",
         title=f"Predictions per hour, last {VOLUME_HOURS} hours",
+        width=1200,
+        height=150,
     )
     return board
+
+
+@dataclass
+class QueuePanels:
+    """The review side of a model's dashboard (from the queue's own summary)."""
+
+    summary: QueueSummary
+    opened_chart: Markup
+    finished_chart: Markup
+    opened_total: int
+    finished_total: int
+
+
+def _hourly(rows: Sequence[tuple[dt.datetime, int]], first: dt.datetime, hours: int) -> list[int]:
+    counts = [0] * hours
+    for hour, n in rows:
+        i = int((hour - first).total_seconds() // 3600)
+        if 0 <= i < hours:
+            counts[i] += int(n)
+    return counts
+
+
+def queue_panels(
+    session: Session, *, model: MonitoredModel, now: dt.datetime, hours: int = VOLUME_HOURS
+) -> QueuePanels:
+    """Queue depth and oldest age, tickets opened and finished per hour, reviewers' agreement."""
+    summary = views.summary(session, now=now, model_id=model.id, hours=hours)
+    first = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=hours - 1)
+    opened_rows = session.execute(
+        select(TicketVolume.hour, func.sum(TicketVolume.opened))
+        .where(TicketVolume.model_id == model.id, TicketVolume.hour >= first)
+        .group_by(TicketVolume.hour)
+    ).all()
+    opened = _hourly([(h, int(n or 0)) for h, n in opened_rows], first, hours)
+    finished_at = session.scalars(
+        select(Ticket.resolved_at).where(
+            Ticket.model_id == model.id,
+            Ticket.resolved_at >= first,
+            Ticket.status.in_(sorted(states.FINISHED)),
+        )
+    ).all()
+    finished = _hourly(
+        [(t.replace(minute=0, second=0, microsecond=0), 1) for t in finished_at if t], first, hours
+    )
+    labels = [f"{first + dt.timedelta(hours=i):%m-%d %H}:00" for i in range(hours)]
+    return QueuePanels(
+        summary=summary,
+        opened_chart=charts.bars(
+            [float(n) for n in opened],
+            labels=labels,
+            unit=" tickets",
+            title=f"Tickets opened per hour, last {hours} hours",
+            height=90,
+        ),
+        finished_chart=charts.bars(
+            [float(n) for n in finished],
+            labels=labels,
+            unit=" tickets",
+            title=f"Tickets resolved or dismissed per hour, last {hours} hours",
+            height=90,
+        ),
+        opened_total=sum(opened),
+        finished_total=sum(finished),
+    )

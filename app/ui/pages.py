@@ -17,12 +17,12 @@ from app.errors import DriftdeskError, Unauthorized
 from app.models import ApiKey, MonitoredModel
 from app.settings import Settings
 from app.ui import session as ui_session
-from app.ui.dashboard import model_dashboard
+from app.ui.dashboard import model_dashboard, queue_panels
 from app.ui.deps import CsrfDep, ViewerDep, unit_of_work
 from app.ui.render import add_nav, page, redirect
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-HOME = "/ui/models"
+HOME = "/ui/queue"
 add_nav(("models", "/ui/models", "Dashboards", False))
 
 
@@ -125,10 +125,11 @@ def model_page(request: Request, name: str, principal: ViewerDep) -> Response:
                 status_code=404,
             )
         board = model_dashboard(session, model=model, now=utcnow())
+        queue = queue_panels(session, model=model, now=utcnow())
     return page(
         request,
         "model.html",
-        {"board": board, "model": model},
+        {"board": board, "model": model, "queue": queue},
         principal=principal,
         nav="models",
     )

@@ -89,8 +89,20 @@ def add_nav(*items: tuple[str, str, str, bool]) -> None:
             NAV.append(item)
 
 
+NAV_ORDER = (
+    "queue",
+    "mine",
+    "models",
+    "admin-models",
+    "admin-keys",
+    "admin-channels",
+    "admin-alerts",
+)
+
+
 def nav_items(is_admin: bool) -> list[tuple[str, str, str]]:
-    return [(k, h, label) for k, h, label, admin in NAV if is_admin or not admin]
+    items = sorted(NAV, key=lambda i: NAV_ORDER.index(i[0]) if i[0] in NAV_ORDER else 99)
+    return [(k, h, label) for k, h, label, admin in items if is_admin or not admin]
 
 
 def _environment() -> Environment:

@@ -49,6 +49,10 @@ class UiSession:
     key_id: str | None = None
     key_hash: str | None = None
     flashes: list[tuple[str, str]] = field(default_factory=list)
+    # the ticket this reviewer finished last: what "undo" reopens
+    undo: int | None = None
+    # the queue filters of the last "Claim next" (model, kind): "next" keeps to them
+    claim_filter: dict[str, str] = field(default_factory=dict)
     changed: bool = False
 
     def sign_in(self, key: ApiKey) -> None:
@@ -59,6 +63,7 @@ class UiSession:
 
     def sign_out(self) -> None:
         self.key_id = self.key_hash = None
+        self.undo = None
         self.csrf = secrets.token_urlsafe(24)
         self.changed = True
 
@@ -72,8 +77,23 @@ class UiSession:
             self.changed = True
         return out
 
+    def remember_undo(self, ticket_id: int | None) -> None:
+        self.undo = ticket_id
+        self.changed = True
+
+    def set_claim_filter(self, filters: dict[str, str]) -> None:
+        self.claim_filter = filters
+        self.changed = True
+
     def dump(self) -> dict[str, Any]:
-        return {"c": self.csrf, "k": self.key_id, "h": self.key_hash, "f": self.flashes}
+        return {
+            "c": self.csrf,
+            "k": self.key_id,
+            "h": self.key_hash,
+            "f": self.flashes,
+            "u": self.undo,
+            "q": self.claim_filter,
+        }
 
 
 def load(request: Request) -> UiSession:
@@ -95,6 +115,12 @@ def load(request: Request) -> UiSession:
                 key_id=data.get("k"),
                 key_hash=data.get("h"),
                 flashes=[(str(a), str(b)) for a, b in data.get("f") or []],
+                undo=data["u"] if isinstance(data.get("u"), int) else None,
+                claim_filter={
+                    str(k): str(v)
+                    for k, v in (data.get("q") or {}).items()
+                    if k in ("model", "kind")
+                },
             )
     request.state.ui_session = session
     return session

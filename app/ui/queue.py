@@ -1,0 +1,559 @@
+"""The queue, "My tickets", and the ticket page with its actions.
+
+Every action calls the exception queue's own service (``exceptions_queue.service``)
+with the signed-in key as the actor and, where the page holds it, the lease
+token: the UI is one more client of the same guarded transitions as the API,
+so a second reviewer gets the same 409 here as there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from app import catalog
+from app.auth import Principal
+from app.db import utcnow
+from app.errors import DriftdeskError, ValidationFailed
+from app.models import ApiKey, MonitoredModel, Reference
+from app.pagination import cursor_position, decode_cursor, encode_cursor
+from app.responses import JSON
+from app.settings import Settings
+from app.ui import session as ui_session
+from app.ui.deps import CsrfDep, ViewerDep, fail, unit_of_work
+from app.ui.render import add_nav, page, redirect
+from app.ui.ticket_view import drift_charts, feature_rows
+from exceptions_queue import service, states, views
+from exceptions_queue.models import Ticket
+from exceptions_queue.schemas import EventOut, TicketOut
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+add_nav(
+    ("queue", "/ui/queue", "Queue", False),
+    ("mine", "/ui/mine", "My tickets", False),
+)
+
+PAGE_SIZE = 50
+AGES: dict[str, tuple[str, int | None, int | None]] = {
+    "": ("any age", None, None),
+    "lt1h": ("under 1 hour", None, 3600),
+    "gt1h": ("over 1 hour", 3600, None),
+    "gt4h": ("over 4 hours", 4 * 3600, None),
+    "gt24h": ("over 1 day", 86_400, None),
+}
+SHORTCUT_LABELS = 9
+
+
+def actor_of(principal: Principal) -> service.Actor:
+    """The actor the API names for this key (the audit trail reads the same either way)."""
+    return service.Actor(key_id=principal.key_id, name=principal.actor)
+
+
+def _lease(request: Request) -> dt.timedelta:
+    settings: Settings = request.app.state.settings
+    return dt.timedelta(seconds=settings.default_lease_seconds)
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(_form)]
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def sla_state(t: TicketOut, now: dt.datetime) -> str:
+    """ok, due (inside the last quarter of its SLA) or breached; finished tickets: done."""
+    if t.status in states.FINISHED:
+        return "done"
+    if t.overdue:
+        return "breached"
+    span = states.sla(t.priority)
+    return "due" if (t.due_at - now) < span / 4 else "ok"
+
+
+# --------------------------------------------------------------------------- the queue
+def _kind_counts(summary: Any) -> list[dict[str, Any]]:
+    per: dict[str, dict[str, Any]] = {}
+    for q in summary.queues:
+        row = per.setdefault(
+            q.kind, {"kind": q.kind, "open": 0, "claimed": 0, "overdue": 0, "oldest": None}
+        )
+        row["open"] += q.open
+        row["claimed"] += q.claimed
+        row["overdue"] += q.overdue
+        if q.oldest_open_age_seconds is not None:
+            row["oldest"] = max(row["oldest"] or 0.0, q.oldest_open_age_seconds)
+    return sorted(per.values(), key=lambda r: -states.priority_of(r["kind"]))
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(
+    request: Request,
+    principal: ViewerDep,
+    model: str = "",
+    kind: str = "",
+    status: str = "open",
+    assignee: str = "",
+    age: str = "",
+    cursor: str = "",
+) -> Response:
+    """Waiting tickets (oldest first) with filters, counts per kind, ages and SLA state."""
+    now = utcnow()
+    warnings: list[str] = []
+    kind = kind if kind in states.KINDS else ""
+    status = status if status in states.STATUSES else ""
+    age = age if age in AGES else ""
+    _, min_age, max_age = AGES[age]
+    with unit_of_work(request, readonly=True) as session:
+        model_names = list(
+            session.scalars(select(MonitoredModel.name).order_by(MonitoredModel.name))
+        )
+        model_id = None
+        if model:
+            try:
+                model_id = catalog.get_model(session, model).id
+            except DriftdeskError as exc:
+                warnings.append(exc.message)
+                model = ""
+        after = None
+        if cursor:
+            try:
+                position = decode_cursor(cursor)
+                after = cursor_position(position) if position else None
+            except ValidationFailed:
+                warnings.append("That page link is no longer valid: showing the first page.")
+        rows = service.list_tickets(
+            session,
+            limit=PAGE_SIZE,
+            after=after,
+            status=status or None,
+            kind=kind or None,
+            model_id=model_id,
+            assignee=(principal.key_id if assignee == "me" else assignee) or None,
+            created_before=now - dt.timedelta(seconds=min_age) if min_age else None,
+            created_after=now - dt.timedelta(seconds=max_age) if max_age else None,
+        )
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        tickets = views.tickets_out(session, rows, now=now)
+        summary = views.summary(session, now=now, model_id=model_id)
+        reviewers = [
+            (k.id, k.name)
+            for k in session.scalars(
+                select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.name)
+            )
+            if {"review", "admin"} & set(k.scopes)
+        ]
+    for message in warnings:
+        ui_session.load(request).flash(message, "error")
+    filters = {"model": model, "kind": kind, "status": status, "assignee": assignee, "age": age}
+    return page(
+        request,
+        "queue.html",
+        {
+            "tickets": tickets,
+            "sla": {t.id: sla_state(t, now) for t in tickets},
+            "summary": summary,
+            "kind_counts": _kind_counts(summary),
+            "filters": filters,
+            "models": model_names,
+            "kinds": states.KINDS,
+            "statuses": states.STATUSES,
+            "ages": AGES,
+            "reviewers": reviewers,
+            "next_cursor": (
+                encode_cursor({"ts": rows[-1].created_at.isoformat(), "id": rows[-1].id})
+                if more
+                else None
+            ),
+            "first_page": not cursor,
+            "undo": ui_session.load(request).undo,
+        },
+        principal=principal,
+        nav="queue",
+    )
+
+
+@router.get("/mine", response_class=HTMLResponse)
+def my_tickets(request: Request, principal: ViewerDep) -> Response:
+    """The tickets this key holds, with their leases."""
+    now = utcnow()
+    with unit_of_work(request, readonly=True) as session:
+        rows = service.list_tickets(session, limit=500, assignee=principal.key_id)
+        tickets = views.tickets_out(session, rows[:500], now=now)
+    return page(
+        request,
+        "mine.html",
+        {
+            "tickets": tickets,
+            "sla": {t.id: sla_state(t, now) for t in tickets},
+            "undo": ui_session.load(request).undo,
+        },
+        principal=principal,
+        nav="mine",
+    )
+
+
+def next_ticket(
+    session: Session,
+    *,
+    principal: Principal,
+    lease: dt.timedelta,
+    now: dt.datetime,
+    exclude: int | None = None,
+    model: str | None = None,
+    kind: str | None = None,
+) -> Ticket | None:
+    """What to work on next: a ticket this key still holds, else a fresh claim."""
+    for held in service.list_tickets(session, limit=100, assignee=principal.key_id):
+        if held.id != exclude and held.lease_expires_at and held.lease_expires_at > now:
+            return held
+    return service.claim(
+        session,
+        actor=actor_of(principal),
+        now=now,
+        lease=lease,
+        model_id=catalog.get_model(session, model).id if model else None,
+        kind=kind if kind in states.KINDS else None,
+    )
+
+
+def _go_next(
+    request: Request, principal: Principal, *, exclude: int | None, done: str | None
+) -> Response:
+    ui = ui_session.load(request)
+    if done:
+        ui.flash(done)
+    filters = ui.claim_filter
+    try:
+        with unit_of_work(request) as session:
+            ticket = next_ticket(
+                session,
+                principal=principal,
+                lease=_lease(request),
+                now=utcnow(),
+                exclude=exclude,
+                model=filters.get("model") or None,
+                kind=filters.get("kind") or None,
+            )
+            ticket_id = ticket.id if ticket else None
+    except DriftdeskError as exc:
+        return fail(request, exc, "/ui/queue")
+    if ticket_id is None:
+        ui.flash("Nothing left to claim" + (" with these filters." if filters else "."))
+        return redirect(request, "/ui/queue")
+    return redirect(request, f"/ui/tickets/{ticket_id}")
+
+
+@router.post("/queue/claim", dependencies=[CsrfDep])
+def claim_next(request: Request, principal: ViewerDep, form: FormDep) -> Response:
+    """The main action: claim the highest-priority, oldest waiting ticket (with the filters)."""
+    ui_session.load(request).set_claim_filter(
+        {k: v for k in ("model", "kind") if (v := _text(form, k))}
+    )
+    return _go_next(request, principal, exclude=None, done=None)
+
+
+@router.post("/next", dependencies=[CsrfDep])
+def open_next(request: Request, principal: ViewerDep, form: FormDep) -> Response:
+    """n: the next ticket (one still held, else a new claim), leaving the current one held."""
+    current = _text(form, "current")
+    return _go_next(
+        request, principal, exclude=int(current) if current.isdigit() else None, done=None
+    )
+
+
+# --------------------------------------------------------------------------- a ticket
+def collapse_heartbeats(events: Sequence[EventOut]) -> list[dict[str, Any]]:
+    """The history with each run of lease renewals shown once ("renewed ×12")."""
+    out: list[dict[str, Any]] = []
+    for e in events:
+        if e.action == "heartbeat" and out and out[-1]["action"] == "heartbeat":
+            out[-1]["times"] += 1
+            out[-1]["at"] = e.at
+            continue
+        out.append({**e.model_dump(), "times": 1})
+    return out
+
+
+HIDDEN_DETAILS = ("evaluation", "examples", "window_start", "window_end")
+
+
+def _window(details: dict[str, Any]) -> tuple[dt.datetime, dt.datetime] | None:
+    try:
+        return (
+            dt.datetime.fromisoformat(details["window_start"]),
+            dt.datetime.fromisoformat(details["window_end"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _parse_label(model: MonitoredModel, raw: str) -> Any:
+    if model.task == "regression":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValidationFailed.at(["label"], f"{raw!r} is not a number") from None
+    return raw
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_page(request: Request, ticket_id: int, principal: ViewerDep) -> Response:
+    now = utcnow()
+    with unit_of_work(request, readonly=True) as session:
+        try:
+            ticket = service.get(session, ticket_id=ticket_id)
+        except DriftdeskError as exc:
+            return page(
+                request,
+                "error.html",
+                {"title": "No such ticket", "message": exc.message},
+                principal=principal,
+                status_code=404,
+            )
+        detail = views.ticket_detail(session, ticket, now=now)
+        model = session.get(MonitoredModel, ticket.model_id)
+        assert model is not None
+        reference = session.get(Reference, model.reference_id) if model.reference_id else None
+        mine = (
+            ticket.status == "claimed"
+            and ticket.claimed_by == principal.key_id
+            and ticket.lease_expires_at is not None
+            and ticket.lease_expires_at > now
+        )
+        single = ticket.kind in service.SINGLE
+        prediction = detail.predictions[0] if single and detail.predictions else None
+        features = (
+            feature_rows(session, model=model, features=prediction.features, reference=reference)
+            if prediction
+            else []
+        )
+        evaluation = ticket.details.get("evaluation") if ticket.kind == "drift" else None
+        drifted = list(ticket.details.get("drifted_features") or [])
+        charts = (
+            drift_charts(session, model=model, evaluation=evaluation, names=drifted)
+            if isinstance(evaluation, dict)
+            else []
+        )
+        focus = [n for n in drifted if n in {f["name"] for f in model.features}][:4]
+        if ticket.kind == "data_quality" and ticket.details.get("feature"):
+            focus = [ticket.details["feature"]]
+        sample = []
+        if not single:
+            for p in detail.predictions:
+                rows = feature_rows(session, model=model, features=p.features, reference=reference)
+                sample.append({"prediction": p, "cells": [r for r in rows if r.name in focus]})
+    labels = list(model.labels or []) if model.task == "classification" else []
+    return page(
+        request,
+        "ticket.html",
+        {
+            "t": detail,
+            "model": model,
+            "mine": mine,
+            "lease_token": ticket.lease_token if mine else None,
+            "lease_expires_at": ticket.lease_expires_at if mine else None,
+            "lease_seconds": int(_lease(request).total_seconds()),
+            "sla_state": sla_state(detail, now),
+            "single": single,
+            "prediction": prediction,
+            "probabilities": sorted((prediction.probabilities or {}).items(), key=lambda kv: -kv[1])
+            if prediction
+            else [],
+            "features": features,
+            "charts": charts,
+            "focus": focus,
+            "sample": sample,
+            "labels": labels,
+            "shortcut_labels": SHORTCUT_LABELS,
+            "events": collapse_heartbeats(detail.events),
+            "undo": ui_session.load(request).undo,
+            "window": _window(ticket.details),
+            "details": {
+                k: v
+                for k, v in ticket.details.items()
+                if k not in HIDDEN_DETAILS and not isinstance(v, dict | list)
+            },
+        },
+        principal=principal,
+        nav="queue",
+    )
+
+
+def _act(request: Request, ticket_id: int, action: Any) -> DriftdeskError | None:
+    """Run one queue action in its own unit of work; the refusal, if any."""
+    try:
+        with unit_of_work(request) as session:
+            action(session)
+    except DriftdeskError as exc:
+        return exc
+    return None
+
+
+@router.post("/tickets/{ticket_id}/resolve", dependencies=[CsrfDep])
+def resolve(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
+    """Resolve with the label (or the sample's labels); the next ticket opens at once."""
+    back = f"/ui/tickets/{ticket_id}"
+    note = _text(form, "note") or None
+    token = _text(form, "lease_token") or None
+    chosen: list[str] = []
+
+    def run(session: Session) -> None:
+        ticket = service.get(session, ticket_id=ticket_id)
+        model = session.get(MonitoredModel, ticket.model_id)
+        assert model is not None
+        if ticket.kind in service.SINGLE:
+            raw = _text(form, "label")
+            if not raw:
+                raise ValidationFailed.at(["label"], "choose a label")
+            labels = [service.LabelIn(_parse_label(model, raw))]
+        else:
+            labels = [
+                service.LabelIn(_parse_label(model, value.strip()), key.removeprefix("label:"))
+                for key, value in form.multi_items()
+                if key.startswith("label:") and isinstance(value, str) and value.strip()
+            ]
+        chosen.extend(str(item.label) for item in labels)
+        service.resolve(
+            session,
+            ticket_id=ticket_id,
+            actor=actor_of(principal),
+            lease_token=token,
+            labels=labels,
+            note=note,
+            now=utcnow(),
+        )
+
+    if (error := _act(request, ticket_id, run)) is not None:
+        return fail(request, error, back)
+    ui_session.load(request).remember_undo(ticket_id)
+    what = (
+        f"as {chosen[0]}"
+        if len(chosen) == 1
+        else f"with {len(chosen)} labels"
+        if chosen
+        else "without labels"
+    )
+    return _go_next(
+        request,
+        principal,
+        exclude=ticket_id,
+        done=f"Ticket {ticket_id} resolved {what}. Press u to undo.",
+    )
+
+
+@router.post("/tickets/{ticket_id}/dismiss", dependencies=[CsrfDep])
+def dismiss(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
+    back = f"/ui/tickets/{ticket_id}"
+    reason = _text(form, "reason")
+    if not reason:
+        ui_session.load(request).flash("Say why the ticket is dismissed.", "error")
+        return redirect(request, back)
+    error = _act(
+        request,
+        ticket_id,
+        lambda session: service.dismiss(
+            session,
+            ticket_id=ticket_id,
+            actor=actor_of(principal),
+            lease_token=_text(form, "lease_token") or None,
+            reason=reason[:2000],
+            now=utcnow(),
+        ),
+    )
+    if error is not None:
+        return fail(request, error, back)
+    ui_session.load(request).remember_undo(ticket_id)
+    return _go_next(
+        request,
+        principal,
+        exclude=ticket_id,
+        done=f"Ticket {ticket_id} dismissed. Press u to undo.",
+    )
+
+
+@router.post("/tickets/{ticket_id}/release", dependencies=[CsrfDep])
+def release(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
+    error = _act(
+        request,
+        ticket_id,
+        lambda session: service.release(
+            session,
+            ticket_id=ticket_id,
+            actor=actor_of(principal),
+            lease_token=_text(form, "lease_token") or None,
+            now=utcnow(),
+        ),
+    )
+    if error is not None:
+        return fail(request, error, f"/ui/tickets/{ticket_id}")
+    ui_session.load(request).flash(f"Ticket {ticket_id} released back to the queue.")
+    return redirect(request, "/ui/queue")
+
+
+@router.post("/tickets/{ticket_id}/reopen", dependencies=[CsrfDep])
+def reopen(request: Request, ticket_id: int, principal: ViewerDep) -> Response:
+    """u: undo the last resolution or dismissal; its reviewer holds the ticket again."""
+    error = _act(
+        request,
+        ticket_id,
+        lambda session: service.reopen(
+            session,
+            ticket_id=ticket_id,
+            actor=actor_of(principal),
+            lease=_lease(request),
+            now=utcnow(),
+        ),
+    )
+    ui = ui_session.load(request)
+    ui.remember_undo(None)
+    if error is not None:
+        return fail(request, error, f"/ui/tickets/{ticket_id}")
+    ui.flash(f"Ticket {ticket_id} reopened: its labels are retracted and you hold it again.")
+    return redirect(request, f"/ui/tickets/{ticket_id}")
+
+
+@router.post("/tickets/{ticket_id}/heartbeat", dependencies=[CsrfDep])
+def heartbeat(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
+    """The page renews its lease while the reviewer is active on it (JSON for the script)."""
+    now = utcnow()
+    expires: list[dt.datetime | None] = []
+    error = _act(
+        request,
+        ticket_id,
+        lambda session: expires.append(
+            service.heartbeat(
+                session,
+                ticket_id=ticket_id,
+                actor=actor_of(principal),
+                lease_token=_text(form, "lease_token") or None,
+                lease=_lease(request),
+                now=now,
+            ).lease_expires_at
+        ),
+    )
+    if error is not None:
+        return JSON(
+            {"error": {"code": error.code, "message": error.message}},
+            status_code=error.status_code,
+        )
+    until = expires[0]
+    return JSON(
+        {
+            "lease_expires_at": until,
+            "seconds_left": round((until - now).total_seconds()) if until else None,
+        }
+    )

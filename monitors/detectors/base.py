@@ -17,12 +17,17 @@ two count vectors and, for numerical features, the bin edges. It reports
 
 Every detector also registers a vectorised form of its effect, which
 :func:`monitors.drift.calibrate` uses to simulate its null distribution.
+
+A detector module holds its own statistic and registers it with
+:func:`register_distance` or :func:`register_test` (a test borrows the effect,
+threshold and edge needs of the distance it is paired with); the registered
+:class:`Detector` is the module's public callable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +41,9 @@ EffectFunction = Callable[[FloatArray, FloatArray, Edges], FloatArray]
 """``(reference, window, edges) -> effect`` over the last axis; broadcasts over leading axes."""
 
 DEFAULT_ALPHA = 0.01
+
+ANY_KIND: frozenset[FeatureKind] = frozenset({"numerical", "categorical"})
+NUMERICAL_ONLY: frozenset[FeatureKind] = frozenset({"numerical"})
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,28 @@ class Detector:
         threshold: float | None = None,
         alpha: float = DEFAULT_ALPHA,
     ) -> DetectorResult:
-        """Run on one feature's value counters."""
+        """Run on one feature's value counters.
+
+        Parameters
+        ----------
+        reference, window : array of int
+            Value counters of one feature: categories plus "other", or
+            ``[underflow, bins..., overflow]`` of a numerical feature.
+        edges : array of float, optional
+            The feature's bin edges (``len(reference) - 1`` of them); required by
+            the detectors that read geometry (``needs_edges``), ignored by the others.
+        threshold : float, optional
+            Effect from which a (significant) change counts as drift; default
+            the detector's own ``threshold``.
+        alpha : float, default 0.01
+            Significance level of the test, uncorrected
+            (:func:`monitors.drift.evaluate` corrects across features); the
+            distances have no test and ignore it.
+
+        Returns
+        -------
+        DetectorResult
+        """
         r, w, e = check_counts(reference, window, edges)
         if self.needs_edges and e is None:
             raise ValueError(f"detector {self.name!r} needs the bin edges of the feature")
@@ -152,6 +181,48 @@ def register(detector: Detector) -> Detector:
         raise ValueError(f"detector {detector.name!r} is already registered")
     _REGISTRY[detector.name] = detector
     return detector
+
+
+def register_distance(
+    name: str,
+    distance: EffectFunction,
+    *,
+    kinds: frozenset[FeatureKind],
+    threshold: float,
+    statistic: EffectFunction | None = None,
+    needs_edges: bool = False,
+    effect_exponent: float = 0.5,
+) -> Detector:
+    """Register a distance: no test, and the distance is its own effect.
+
+    ``statistic`` is what it reports as ``statistic`` when that differs from
+    the effect (the Wasserstein distance in the feature's units, say).
+    """
+    reported = distance if statistic is None else statistic
+
+    def measure(reference: FloatArray, window: FloatArray, edges: Edges) -> tuple[float, None]:
+        return float(reported(reference, window, edges)), None
+
+    return register(
+        Detector(
+            name=name,
+            kinds=kinds,
+            threshold=threshold,
+            effect_name=name,
+            effect=distance,
+            test=measure,
+            has_p_value=False,
+            needs_edges=needs_edges,
+            effect_exponent=effect_exponent,
+        )
+    )
+
+
+def register_test(
+    name: str, test: TestFunction, *, kinds: frozenset[FeatureKind], effect_of: Detector
+) -> Detector:
+    """Register a test whose effect size (and its threshold) is that of the distance ``effect_of``."""
+    return register(replace(effect_of, name=name, kinds=kinds, test=test, has_p_value=True))
 
 
 def get_detector(name: str) -> Detector:

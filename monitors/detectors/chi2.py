@@ -26,68 +26,17 @@ False
 
 from __future__ import annotations
 
-import numpy.typing as npt
-from scipy import stats
-
 from monitors.detectors import _contingency
-from monitors.detectors.base import (
-    DEFAULT_ALPHA,
-    Detector,
-    DetectorResult,
-    Edges,
-    FloatArray,
-    register,
+from monitors.detectors.base import ANY_KIND, FloatArray, register_test
+from monitors.detectors.jensen_shannon import jensen_shannon
+
+
+def pearson(observed: FloatArray, expected: FloatArray) -> float:
+    """One row's ``Σ (O − E)² / E``."""
+    return float((((observed - expected) ** 2) / expected).sum())
+
+
+chi2 = register_test(
+    "chi2", _contingency.homogeneity_test(pearson), kinds=ANY_KIND, effect_of=jensen_shannon
 )
-from monitors.detectors.jensen_shannon import THRESHOLD
-from monitors.detectors.jensen_shannon import distance as js_distance
-
-
-def _test(reference: FloatArray, window: FloatArray, edges: Edges) -> tuple[float, float]:
-    del edges
-    r, w, er, ew, dof = _contingency.table(reference, window)
-    if dof < 1:
-        return 0.0, 1.0
-    statistic = float((((r - er) ** 2) / er).sum() + (((w - ew) ** 2) / ew).sum())
-    return statistic, float(stats.chi2.sf(statistic, dof))
-
-
-DETECTOR = register(
-    Detector(
-        name="chi2",
-        kinds=frozenset({"numerical", "categorical"}),
-        threshold=THRESHOLD,
-        effect_name="jensen_shannon",
-        effect=js_distance,
-        test=_test,
-        has_p_value=True,
-        needs_edges=False,
-    )
-)
-
-
-def chi2(
-    reference: npt.ArrayLike,
-    window: npt.ArrayLike,
-    edges: npt.ArrayLike | None = None,
-    *,
-    threshold: float = THRESHOLD,
-    alpha: float = DEFAULT_ALPHA,
-) -> DetectorResult:
-    """Chi-square test of a window against a reference, with Jensen–Shannon as effect.
-
-    Parameters
-    ----------
-    reference, window : array of int
-        Value counters of one feature (categories plus "other", or bins).
-    edges : array of float, optional
-        Ignored; accepted so every detector has the same call shape.
-    threshold : float, default 0.1
-        Jensen–Shannon distance from which a significant change counts as drift.
-    alpha : float, default 0.01
-        Significance level (uncorrected).
-
-    Returns
-    -------
-    DetectorResult
-    """
-    return DETECTOR(reference, window, edges, threshold=threshold, alpha=alpha)
+"""Chi-square test of a window against a reference, with Jensen–Shannon as effect."""

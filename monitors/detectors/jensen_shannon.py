@@ -24,17 +24,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 from scipy import special
 
-from monitors.detectors.base import (
-    Detector,
-    DetectorResult,
-    Edges,
-    FloatArray,
-    proportions,
-    register,
-)
+from monitors.detectors.base import ANY_KIND, Edges, FloatArray, proportions, register_distance
 
 THRESHOLD = 0.1
 """Default floor on the distance (base 2)."""
@@ -50,45 +42,5 @@ def distance(reference: FloatArray, window: FloatArray, edges: Edges = None) -> 
     return out
 
 
-def _statistic(reference: FloatArray, window: FloatArray, edges: Edges) -> tuple[float, None]:
-    return float(distance(reference, window, edges)), None
-
-
-DETECTOR = register(
-    Detector(
-        name="jensen_shannon",
-        kinds=frozenset({"numerical", "categorical"}),
-        threshold=THRESHOLD,
-        effect_name="jensen_shannon",
-        effect=distance,
-        test=_statistic,
-        has_p_value=False,
-        needs_edges=False,
-    )
-)
-
-
-def jensen_shannon(
-    reference: npt.ArrayLike,
-    window: npt.ArrayLike,
-    edges: npt.ArrayLike | None = None,
-    *,
-    threshold: float = THRESHOLD,
-) -> DetectorResult:
-    """Jensen–Shannon distance between a reference and a window (no p-value).
-
-    Parameters
-    ----------
-    reference, window : array of int
-        Value counters of one feature (categories plus "other", or bins).
-    edges : array of float, optional
-        Ignored; accepted so every detector has the same call shape.
-    threshold : float, default 0.1
-        Distance from which the feature counts as drifted.
-
-    Returns
-    -------
-    DetectorResult
-        ``statistic`` and ``effect`` are both the distance.
-    """
-    return DETECTOR(reference, window, edges, threshold=threshold)
+jensen_shannon = register_distance("jensen_shannon", distance, kinds=ANY_KIND, threshold=THRESHOLD)
+"""Jensen–Shannon distance between a reference and a window (no p-value)."""

@@ -38,19 +38,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 from scipy import special, stats
 
-from monitors.detectors.base import (
-    DEFAULT_ALPHA,
-    Detector,
-    DetectorResult,
-    Edges,
-    FloatArray,
-    proportions,
-    register,
-)
-from monitors.detectors.wasserstein import THRESHOLD, normalised_distance
+from monitors.detectors.base import NUMERICAL_ONLY, Edges, FloatArray, proportions, register_test
+from monitors.detectors.wasserstein import wasserstein
 
 EXACT_UP_TO = 2000
 """Largest effective sample size for which ``scipy.stats.kstwo`` is used."""
@@ -86,45 +77,5 @@ def _test(reference: FloatArray, window: FloatArray, edges: Edges) -> tuple[floa
     return d, p_value(d, float(reference.sum()), float(window.sum()))
 
 
-DETECTOR = register(
-    Detector(
-        name="ks",
-        kinds=frozenset({"numerical"}),
-        threshold=THRESHOLD,
-        effect_name="wasserstein",
-        effect=normalised_distance,
-        test=_test,
-        has_p_value=True,
-        needs_edges=True,
-    )
-)
-
-
-def ks(
-    reference: npt.ArrayLike,
-    window: npt.ArrayLike,
-    edges: npt.ArrayLike,
-    *,
-    threshold: float = THRESHOLD,
-    alpha: float = DEFAULT_ALPHA,
-) -> DetectorResult:
-    """KS test of a window against a reference, with normalised Wasserstein as effect.
-
-    Parameters
-    ----------
-    reference, window : array of int
-        Value counters of one numerical feature: ``[underflow, bins..., overflow]``.
-    edges : array of float
-        The feature's bin edges (``len(reference) - 1`` of them).
-    threshold : float, default 0.1
-        Effect (in reference σ) from which a significant change counts as drift.
-    alpha : float, default 0.01
-        Significance level (uncorrected: :func:`monitors.drift.evaluate`
-        corrects across features).
-
-    Returns
-    -------
-    DetectorResult
-        ``statistic``: ``D``; ``p_value``; ``effect``: normalised Wasserstein.
-    """
-    return DETECTOR(reference, window, edges, threshold=threshold, alpha=alpha)
+ks = register_test("ks", _test, kinds=NUMERICAL_ONLY, effect_of=wasserstein)
+"""KS test of a window against a reference, with normalised Wasserstein as effect."""

@@ -26,16 +26,8 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
-from monitors.detectors.base import (
-    Detector,
-    DetectorResult,
-    Edges,
-    FloatArray,
-    proportions,
-    register,
-)
+from monitors.detectors.base import ANY_KIND, Edges, FloatArray, proportions, register_distance
 
 THRESHOLD = 0.1
 """Default floor: the conventional "some change" level."""
@@ -53,46 +45,5 @@ def index(reference: FloatArray, window: FloatArray, edges: Edges = None) -> Flo
     return out
 
 
-def _statistic(reference: FloatArray, window: FloatArray, edges: Edges) -> tuple[float, None]:
-    return float(index(reference, window, edges)), None
-
-
-DETECTOR = register(
-    Detector(
-        name="psi",
-        kinds=frozenset({"numerical", "categorical"}),
-        threshold=THRESHOLD,
-        effect_name="psi",
-        effect=index,
-        test=_statistic,
-        has_p_value=False,
-        needs_edges=False,
-        effect_exponent=1.0,
-    )
-)
-
-
-def psi(
-    reference: npt.ArrayLike,
-    window: npt.ArrayLike,
-    edges: npt.ArrayLike | None = None,
-    *,
-    threshold: float = THRESHOLD,
-) -> DetectorResult:
-    """Population stability index of a window against a reference (no p-value).
-
-    Parameters
-    ----------
-    reference, window : array of int
-        Value counters of one feature (categories plus "other", or bins).
-    edges : array of float, optional
-        Ignored; accepted so every detector has the same call shape.
-    threshold : float, default 0.1
-        Index from which the feature counts as drifted.
-
-    Returns
-    -------
-    DetectorResult
-        ``statistic`` and ``effect`` are both the index.
-    """
-    return DETECTOR(reference, window, edges, threshold=threshold)
+psi = register_distance("psi", index, kinds=ANY_KIND, threshold=THRESHOLD, effect_exponent=1.0)
+"""Population stability index of a window against a reference (no p-value)."""

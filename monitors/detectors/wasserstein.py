@@ -33,15 +33,13 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from monitors.detectors.base import (
-    Detector,
-    DetectorResult,
+    NUMERICAL_ONLY,
     Edges,
     FloatArray,
     proportions,
-    register,
+    register_distance,
 )
 
 THRESHOLD = 0.1
@@ -99,48 +97,22 @@ def normalised_distance(reference: FloatArray, window: FloatArray, edges: Edges)
     return out
 
 
-def _statistic(reference: FloatArray, window: FloatArray, edges: Edges) -> tuple[float, None]:
+def _distance_in_units(reference: FloatArray, window: FloatArray, edges: Edges) -> FloatArray:
     if edges is None:
         raise ValueError("the Wasserstein distance needs the bin edges of the feature")
-    return float(binned_distance(reference, window, edges)), None
+    return binned_distance(reference, window, edges)
 
 
-DETECTOR = register(
-    Detector(
-        name="wasserstein",
-        kinds=frozenset({"numerical"}),
-        threshold=THRESHOLD,
-        effect_name="wasserstein",
-        effect=normalised_distance,
-        test=_statistic,
-        has_p_value=False,
-        needs_edges=True,
-    )
+wasserstein = register_distance(
+    "wasserstein",
+    normalised_distance,
+    kinds=NUMERICAL_ONLY,
+    threshold=THRESHOLD,
+    statistic=_distance_in_units,
+    needs_edges=True,
 )
+"""Normalised Wasserstein distance between a reference and a window (no p-value).
 
-
-def wasserstein(
-    reference: npt.ArrayLike,
-    window: npt.ArrayLike,
-    edges: npt.ArrayLike,
-    *,
-    threshold: float = THRESHOLD,
-) -> DetectorResult:
-    """Normalised Wasserstein distance between a reference and a window (no p-value).
-
-    Parameters
-    ----------
-    reference, window : array of int
-        Value counters of one numerical feature: ``[underflow, bins..., overflow]``.
-    edges : array of float
-        The feature's bin edges (``len(reference) - 1`` of them).
-    threshold : float, default 0.1
-        Effect (in reference σ) from which the feature counts as drifted.
-
-    Returns
-    -------
-    DetectorResult
-        ``statistic``: the distance in the feature's units; ``effect``: the
-        distance in reference standard deviations; ``p_value``: None.
-    """
-    return DETECTOR(reference, window, edges, threshold=threshold)
+``statistic`` is the distance in the feature's units, ``effect`` the distance
+in reference standard deviations.
+"""

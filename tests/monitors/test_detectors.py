@@ -165,6 +165,23 @@ def test_registry_and_auto_choice() -> None:
         chi2([0, 0], [1, 1])
 
 
+def test_a_test_borrows_the_effect_of_its_paired_distance() -> None:
+    for test, distance in (
+        ("ks", "wasserstein"),
+        ("chi2", "jensen_shannon"),
+        ("gtest", "jensen_shannon"),
+    ):
+        t, d = get_detector(test), get_detector(distance)
+        assert (t.effect, t.effect_name, t.threshold, t.needs_edges) == (
+            d.effect,
+            d.effect_name,
+            d.threshold,
+            d.needs_edges,
+        )
+        assert t.has_p_value and not d.has_p_value
+    assert (chi2, gtest, ks, psi) == tuple(get_detector(n) for n in ("chi2", "gtest", "ks", "psi"))
+
+
 def test_a_test_needs_significance_as_well_as_effect() -> None:
     # Large effect on a tiny sample: not significant, so not drifted.
     assert not chi2([5, 5, 0], [1, 0, 1]).drifted

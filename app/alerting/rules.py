@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
@@ -59,6 +60,11 @@ def _since(started: dt.datetime, now: dt.datetime) -> str:
     parts = [f"{days}d"] if days else []
     parts += [f"{hours}h"] if hours or days else []
     return " ".join([*parts, f"{minutes}m"])
+
+
+def _episode(now: dt.datetime) -> str:
+    """A new episode of a condition: when it began, made unique (a clock can repeat)."""
+    return f"{format_timestamp(now)}-{secrets.token_hex(3)}"
 
 
 def _links(settings: Settings, model: str, **extra: str) -> dict[str, str]:
@@ -204,7 +210,7 @@ def channel_failed(
         outbox.AlertSpec(
             rule="channel.delivery_failed",
             subject=channel.name,
-            episode=format_timestamp(now),
+            episode=_episode(now),
             severity="critical" if disabled else "warning",
             title=f"Alerts to channel {channel.name} are not getting through",
             summary=(
@@ -263,7 +269,7 @@ def _fire_or_resolve(
             outbox.AlertSpec(
                 rule=rule,
                 subject=model.name,
-                episode=format_timestamp(now),
+                episode=_episode(now),
                 severity=severity,
                 title=title,
                 summary=summary,

@@ -388,7 +388,8 @@ def silence_out(s: AlertSilence, channel_names: dict[int, str], now: dt.datetime
 
 
 def channel_names(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(AlertChannel.id, AlertChannel.name)).tuples().all())
+    rows = session.execute(select(AlertChannel.id, AlertChannel.name)).all()
+    return {row.id: row.name for row in rows}
 
 
 def create_silence(

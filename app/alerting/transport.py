@@ -7,6 +7,7 @@ the first few kilobytes of an answer are read.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Final
 
@@ -18,11 +19,26 @@ from app.alerting.targets import (
     UnresolvableTargetError,
     check_url,
     pinned_request,
+    redact_url,
 )
 
 DEFAULT_TIMEOUT_SECONDS: Final = 10.0
 MAX_RESPONSE_BYTES: Final = 4096
 USER_AGENT: Final = "driftdesk-alerts/1"
+
+
+class _RedactRequestUrls(logging.Filter):
+    """httpx logs each request's full URL at INFO, and a Slack hook's path is its token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactRequestUrls())
 
 
 def _read_head(response: httpx.Response) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -138,7 +139,9 @@ def test_410_disables_the_channel_and_the_failure_is_reported_on_the_others(
     gone = [r for r in http_receiver.requests if r.path == "/gone"]
     assert len(gone) == 1  # the second alert's delivery died with the channel, unsent
 
-    channel = next(c for c in client.get("/v1/alert-channels").json()["items"] if c["name"] == "gone")
+    channel = next(
+        c for c in client.get("/v1/alert-channels").json()["items"] if c["name"] == "gone"
+    )
     assert channel["enabled"] is False and "410" in channel["disabled_reason"]
     by_channel: dict[str, list[str]] = {}
     for d in deliveries(db):

@@ -30,7 +30,7 @@ import secrets
 import ssl
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -348,21 +348,8 @@ def dispatch_due(
     smtp = smtp_config(settings)
     own = client is None
     http = client or http_client()
-    try:
-        if len(claimed) == 1:
-            results = [send_claimed(claimed[0], settings=settings, client=http, smtp=smtp)]
-        else:
-            with ThreadPoolExecutor(len(claimed), thread_name_prefix="driftdesk-send") as pool:
-                results = list(
-                    pool.map(
-                        lambda c: send_claimed(c, settings=settings, client=http, smtp=smtp),
-                        claimed,
-                    )
-                )
-    finally:
-        if own:
-            http.close()
-    for sent in results:
+
+    def finish(sent: Sent) -> None:
         try:
             with db.session() as session:
                 mark(session, sent, now=now or utcnow())
@@ -371,4 +358,21 @@ def dispatch_due(
             log.exception(
                 "marking an alert delivery failed", extra={"delivery_id": sent.claimed.webhook_id}
             )
+
+    try:
+        if len(claimed) == 1:
+            finish(send_claimed(claimed[0], settings=settings, client=http, smtp=smtp))
+        else:
+            # Each delivery is marked as soon as its send returns: a slow receiver does
+            # not hold back the marks of the others (which a crash would then re-send).
+            with ThreadPoolExecutor(len(claimed), thread_name_prefix="driftdesk-send") as pool:
+                futures = [
+                    pool.submit(send_claimed, c, settings=settings, client=http, smtp=smtp)
+                    for c in claimed
+                ]
+                for future in as_completed(futures):
+                    finish(future.result())
+    finally:
+        if own:
+            http.close()
     return len(claimed)

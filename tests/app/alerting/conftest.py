@@ -452,7 +452,9 @@ def add_channel(client: Any, **body: Any) -> dict[str, Any]:
     return out
 
 
-def add_webhook(client: Any, receiver: Receiver, name: str = "hook", **extra: Any) -> dict[str, Any]:
+def add_webhook(
+    client: Any, receiver: Receiver, name: str = "hook", **extra: Any
+) -> dict[str, Any]:
     return add_channel(
         client,
         name=name,

@@ -296,6 +296,19 @@ def _timestamp(value: str | None, option: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- evaluate
+DRIFT_HEADERS = (
+    "feature",
+    "detector / effect",
+    "statistic",
+    "p-value",
+    "adj. p",
+    "effect",
+    "threshold",
+    "drifted",
+)
+DRIFT_NUMBERS = {2, 3, 4, 5, 6}  # right-aligned columns
+
+
 def drift_rows(evaluation: dict[str, Any]) -> list[list[str]]:
     """One table row per feature, then the model's outputs (prediction, confidence)."""
     rows = []
@@ -323,7 +336,7 @@ def render_evaluation(model: str, evaluation: dict[str, Any], *, url: str) -> st
     """The table of an evaluation with a header and a verdict line."""
     features = evaluation.get("features", [])
     drifted = [f["name"] for f in features if f.get("drifted")]
-    drifted += [k for k in ("prediction", "confidence") if (evaluation.get(k) or {}).get("drifted")]
+    outputs = [k for k in ("prediction", "confidence") if (evaluation.get(k) or {}).get("drifted")]
     window = ""
     if evaluation.get("window_start"):
         window = f", {evaluation['window_start']} to {evaluation['window_end']}"
@@ -332,20 +345,7 @@ def render_evaluation(model: str, evaluation: dict[str, Any], *, url: str) -> st
         f"against reference {evaluation.get('reference_id')} "
         f"({evaluation.get('reference_rows') or 0:,} rows)",
         "",
-        table(
-            [
-                "feature",
-                "detector / effect",
-                "statistic",
-                "p-value",
-                "adj. p",
-                "effect",
-                "threshold",
-                "drifted",
-            ],
-            drift_rows(evaluation),
-            right={2, 3, 4, 5, 6},
-        ),
+        table(DRIFT_HEADERS, drift_rows(evaluation), right=DRIFT_NUMBERS),
         "",
     ]
     status = evaluation.get("status")
@@ -354,15 +354,16 @@ def render_evaluation(model: str, evaluation: dict[str, Any], *, url: str) -> st
             f"not judged: {evaluation['rows']:,} rows in the window are too few "
             "(the model's drift.min_rows)"
         )
-    elif drifted:
+    elif drifted or outputs:
         lines.append(
-            f"DRIFT in {len(drifted)} of {len(features)} features and outputs: "
-            + ", ".join(drifted)
+            f"DRIFT in {len(drifted)} of {len(features)} features"
+            + (f": {', '.join(drifted)}" if drifted else "")
+            + (f"; the model's {' and '.join(outputs)} drifted too" if outputs else "")
         )
     else:
-        lines.append(f"no drift: {len(features)} features and the outputs are within bounds")
+        lines.append(f"no drift: the {len(features)} features and the outputs are within bounds")
     if evaluation.get("incident_id"):
-        lines.append(f"incident {evaluation['incident_id']} is open for this model")
+        lines.append(f"part of drift incident {evaluation['incident_id']}")
     lines.append(
         "a feature drifts when its adjusted p-value is below alpha AND its effect reaches the "
         "threshold"
@@ -589,7 +590,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.add_argument(
         "--no-wait", action="store_true", help="stop the demo's server at the end (no Ctrl-C)"
     )
-    demo.add_argument("--seed", type=int, default=7, help="seed of the data and the model")
+    demo.add_argument("--seed", type=int, default=5, help="seed of the data and the model")
     demo.set_defaults(func=cmd_demo)
 
 

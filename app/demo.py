@@ -28,6 +28,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -56,7 +57,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from app.alerting.signing import SignatureError, generate_secret, verify
-from app.cli_remote import drift_rows, gather_status, render_status, table
+from app.cli_remote import (
+    DRIFT_HEADERS,
+    DRIFT_NUMBERS,
+    drift_rows,
+    gather_status,
+    render_status,
+    table,
+)
 
 MODEL = "breast-cancer"
 LABELS = ("malignant", "benign")  # scikit-learn's target 0 and 1
@@ -200,8 +208,10 @@ class LocalServer:
             "--port",
             str(port),
         ]
+        # the demo's own settings only: none inherited from the caller's DRIFTDESK_* environment
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTDESK_")}
         self.env = {
-            **os.environ,
+            **inherited,
             "DRIFTDESK_DATABASE_URL": f"sqlite:///{self.database}",
             "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": self.admin_key,
             "DRIFTDESK_PUBLIC_URL": self.url,
@@ -308,6 +318,19 @@ class Receiver:
 def _available(exc: Any) -> bool:
     """False when an error means the endpoint does not exist on this server."""
     return not (exc.status in (404, 405) and exc.code in ("not_found", "http_404", "http_405"))
+
+
+def _delivered(monitor: Monitor) -> None:
+    """Wait until the monitor has sent everything; fail clearly if the server refuses it."""
+    settled = monitor.flush(timeout=60)
+    stats = monitor.stats()
+    if stats.rejected or stats.dropped:
+        raise _error(
+            f"the server refused {stats.rejected} and the monitor dropped {stats.dropped} "
+            "records (see the server log)"
+        )
+    if not settled:
+        raise _error(f"the server did not take the predictions within 60s ({stats})")
 
 
 def _names(names: list[str], limit: int = 6) -> str:
@@ -483,7 +506,7 @@ class Demo:
             wrong = 0
             for pid in biopsies:
                 monitor.feedback(pid, d.truth[pid])
-            monitor.flush(timeout=30)
+            _delivered(monitor)
             wrong = sum(
                 1
                 for item in self._predictions(biopsies)
@@ -524,7 +547,7 @@ class Demo:
             pid = monitor.log(features, label, confidence=confidence, probabilities=probabilities)
             self.data.truth[pid] = LABELS[int(truth)]
             ids.append(pid)
-        monitor.flush(timeout=30)
+        _delivered(monitor)
         time.sleep(0.3)  # traffic arrives over time; the evaluator runs every 0.5 s
         self._show_evaluations()
         return ids
@@ -598,20 +621,7 @@ class Demo:
                 f"(driftdesk evaluate {self.model} prints the whole table):"
             )
             s.say(
-                table(
-                    [
-                        "feature",
-                        "detector / effect",
-                        "statistic",
-                        "p-value",
-                        "adj. p",
-                        "effect",
-                        "threshold",
-                        "drifted",
-                    ],
-                    rows,
-                    right={2, 3, 4, 5, 6},
-                ),
+                table(DRIFT_HEADERS, rows, right=DRIFT_NUMBERS),
                 indent=4,
             )
         s.say(
@@ -652,30 +662,25 @@ class Demo:
             )
 
     def show_alert(self) -> None:
-
         s = self.story
         s.step("The alert")
         if self.receiver is not None and self.channel is not None:
-            deadline = time.monotonic() + 15
-            opened = None
-            while time.monotonic() < deadline and opened is None:
-                for delivery in self.receiver.received():
-                    payload = json.loads(delivery.body or b"{}")
-                    if payload.get("type") == "drift.incident.opened":
-                        opened = (delivery, payload)
-                time.sleep(0.2)
+            opened = self._await_delivery("drift.incident.opened", timeout=15.0)
             if opened is not None:
                 self._show_delivery(*opened)
-                return
-            s.say(
-                f"Nothing reached the webhook receiver in 15s ({len(self.receiver.received())} deliveries)."
-            )
+            else:
+                s.say(
+                    "Nothing reached the webhook receiver within 15s "
+                    f"({len(self.receiver.received())} deliveries): see GET /v1/alerts below."
+                )
         try:
-            alerts = self.client.list_alerts(limit=20).items
+            alerts = [
+                a for a in self.client.list_alerts(limit=100).items if a.get("model") == self.model
+            ]
         except DriftdeskError as exc:
             if _available(exc):
                 raise
-            if "alerting (POST /v1/alert-channels)" not in self.unavailable:
+            if not any(u.startswith("alerting") for u in self.unavailable):
                 self.unavailable.append("alerting (GET /v1/alerts)")
             s.say(
                 "Alerting is not available on this server yet (no /v1/alerts). When it is, the "
@@ -684,9 +689,43 @@ class Demo:
             )
             return
         if not alerts:
-            s.say("GET /v1/alerts: no alert recorded yet.")
+            s.say("GET /v1/alerts: no alert recorded for this model yet.")
+            return
+        s.say(
+            "GET /v1/alerts keeps every alert and each delivery attempt (the outbox), "
+            "retried with backoff until delivered:"
+        )
         for alert in alerts[:3]:
-            s.say(f"GET /v1/alerts: {json.dumps(alert, default=str)[:300]}", indent=4)
+            s.say(
+                f"alert {alert.get('id')} [{alert.get('rule')}, {alert.get('severity')}, "
+                f"{alert.get('status')}]: {alert.get('title')}",
+                indent=4,
+            )
+            for d in alert.get("deliveries") or []:
+                attempts = d.get("attempts")
+                s.say(
+                    f"delivery {d.get('id')} to {d.get('channel')}: {d.get('status')} after "
+                    f"{attempts} attempt{'' if attempts == 1 else 's'}",
+                    indent=6,
+                )
+
+    def _await_delivery(
+        self, event_type: str, *, timeout: float
+    ) -> tuple[Delivery, dict[str, Any]] | None:
+        """The first delivery of ``event_type`` the receiver gets within ``timeout`` seconds."""
+        assert self.receiver is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            for delivery in self.receiver.received():
+                try:
+                    payload = json.loads(delivery.body)
+                except ValueError:
+                    continue
+                if isinstance(payload, dict) and payload.get("type") == event_type:
+                    return delivery, payload
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
 
     def _show_delivery(self, delivery: Delivery, payload: dict[str, Any]) -> None:
 
@@ -814,15 +853,23 @@ class Demo:
             self.receiver.close()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     """`driftdesk demo`: exit 0 when the story ran to the end with a drift incident."""
-
+    # SIGTERM (a terminal closing, `kill`) stops the demo like Ctrl-C: the server it
+    # started runs in its own session and would otherwise outlive it
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # even where a shell made the demo ignore it
     out = sys.stdout
     story = Story(out, STEPS)
     data = Data.load(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="driftdesk-demo-"))
     server: LocalServer | None = None
     demo: Demo | None = None
+    waiting = False  # the story is over; Ctrl-C is the expected way out
     try:
         story.step("A driftdesk server")
         if args.url:
@@ -873,6 +920,7 @@ def run(args: argparse.Namespace) -> int:
                 "files are then deleted).",
                 indent=0,
             )
+            waiting = True
             while server.alive():
                 time.sleep(0.5)
             raise _error(f"driftdesk serve stopped:\n{server.tail()}")
@@ -882,7 +930,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         story.say("")
         story.say("Stopping.", indent=0)
-        return 0
+        return 0 if waiting else 130
     finally:
         if demo is not None:
             demo.close()

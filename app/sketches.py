@@ -1,7 +1,9 @@
 """The reference sketch of each reference, parsed once per process.
 
 References never change once written (a new baseline is a new row), so caching
-their parsed bin specifications by id is always safe.
+their parsed bin specifications by database and id is always safe. The database
+is part of the key: ids restart in every database, and one process may use
+several (the tests do, one database per test).
 """
 
 from __future__ import annotations
@@ -15,22 +17,23 @@ from app.models import Reference
 from monitors.sketch import SketchSpec
 
 _CACHE_SIZE = 64
-_cache: OrderedDict[int, SketchSpec] = OrderedDict()
+_cache: OrderedDict[tuple[str, int], SketchSpec] = OrderedDict()
 _lock = threading.Lock()
 
 
 def get_spec(session: Session, reference_id: int) -> SketchSpec:
+    key = (session.get_bind().url.render_as_string(), reference_id)
     with _lock:
-        spec = _cache.get(reference_id)
+        spec = _cache.get(key)
         if spec is not None:
-            _cache.move_to_end(reference_id)
+            _cache.move_to_end(key)
             return spec
     ref = session.get(Reference, reference_id)
     if ref is None:
         raise LookupError(f"reference {reference_id} does not exist")
     spec = SketchSpec.from_dict(ref.sketch)
     with _lock:
-        _cache[reference_id] = spec
+        _cache[key] = spec
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return spec

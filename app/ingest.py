@@ -13,12 +13,12 @@ import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+import orjson
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from app.columns import CONFIDENCE, PREDICTION, Columns, feature_columns
@@ -124,12 +124,52 @@ def validate_batch(
     return ValidatedBatch(records, client_ids, timestamps, outputs, confidence, columns)
 
 
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    table = cast(Table, Prediction.__table__)
-    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    return stmt.on_conflict_do_nothing(index_elements=["model_id", "client_id"]).returning(
-        table.c.id, table.c.client_id
+_ROW_COLUMNS = (
+    "model_id",
+    "client_id",
+    "seq",
+    "ts",
+    "received_at",
+    "features",
+    "prediction",
+    "confidence",
+    "probabilities",
+    "model_version",
+)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_time(value: dt.datetime) -> str:
+    """What SQLAlchemy stores for a UTCDateTime on SQLite (naive UTC, microseconds always)."""
+    t = value.astimezone(dt.UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031  (fast, fixed widths)
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        t.microsecond,
+    )
+
+
+def _insert_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """One executemany straight to the driver, values already in its types.
+
+    The ORM/Core path processes every value of every row through the column types
+    (two datetimes and three JSON columns per record) and builds multi-row VALUES
+    statements with RETURNING: most of the cost of a batch. Rows skipped by ON
+    CONFLICT are found afterwards by their sequence numbers, not by RETURNING.
+    """
+    mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
+    session.connection().exec_driver_sql(
+        f"INSERT INTO predictions ({', '.join(_ROW_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_ROW_COLUMNS))}) "
+        "ON CONFLICT (model_id, client_id) DO NOTHING",
+        rows,  # type: ignore[arg-type]
     )
 
 
@@ -168,28 +208,45 @@ def store_batch(
     ).scalar_one()
     first_seq = end - len(candidates)
 
-    rows = []
-    for k, i in enumerate(candidates):
-        r = batch.records[i]
-        conf = batch.confidence[i]
-        rows.append(
-            {
-                "model_id": model.id,
-                "client_id": batch.client_ids[i],
-                "seq": first_seq + k,
-                "ts": batch.timestamps[i],
-                "received_at": now,
-                "features": r.features,
-                "prediction": batch.outputs[i],
-                "confidence": None if np.isnan(conf) else float(conf),
-                "probabilities": r.probabilities,
-                "model_version": r.model_version,
-            }
+    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    when = _sqlite_time if on_sqlite else (lambda t: t)
+    received = when(now)
+    confidence = [None if math.isnan(c) else c for c in batch.confidence.tolist()]
+    records, client_ids, timestamps, outputs = (
+        batch.records,
+        batch.client_ids,
+        batch.timestamps,
+        batch.outputs,
+    )
+    rows = [
+        (
+            model.id,
+            client_ids[i],
+            first_seq + k,
+            when(timestamps[i]),
+            received,
+            _json(records[i].features),
+            _json(outputs[i]),
+            confidence[i],
+            None if records[i].probabilities is None else _json(records[i].probabilities),
+            records[i].model_version,
         )
-    inserted = {cid: pid for pid, cid in session.execute(_insert(session), rows)}
+        for k, i in enumerate(candidates)
+    ]
+    _insert_rows(session, rows)
     # A concurrent writer (another replica) may have taken an id between the check
     # and the insert: ON CONFLICT DO NOTHING skipped it, so it is a duplicate too.
-    kept = [(k, i) for k, i in enumerate(candidates) if batch.client_ids[i] in inserted]
+    # The rows this request wrote are the ones holding its sequence numbers.
+    inserted: dict[int, int] = dict(
+        session.execute(
+            select(Prediction.seq, Prediction.id).where(
+                Prediction.model_id == model.id,
+                Prediction.seq >= first_seq,
+                Prediction.seq < end,
+            )
+        ).all()
+    )
+    kept = [(k, i) for k, i in enumerate(candidates) if first_seq + k in inserted]
     positions = np.array([i for _, i in kept], dtype=np.intp)
     seqs = np.array([first_seq + k for k, _ in kept], dtype=np.int64)
     if model.reference_id is not None and len(positions):
@@ -197,7 +254,7 @@ def store_batch(
     return StoredBatch(
         batch,
         positions,
-        [inserted[batch.client_ids[i]] for i in positions],
+        [inserted[int(q)] for q in seqs],
         n - len(positions),
     )
 

@@ -1,0 +1,356 @@
+"""Ingest throughput: `driftdesk serve` against a bare endpoint that only parses the body.
+
+Starts, in one run:
+
+* a bare FastAPI app under uvicorn whose one route reads the request body and
+  parses it as JSON (the ceiling: HTTP plus JSON, nothing else);
+* a real `driftdesk serve` (uvicorn, one worker, SQLite on a temporary file with
+  the default `synchronous=FULL`, background loops on) and, with `--postgres URL`,
+  a second one on PostgreSQL (a fresh database created beside URL's and dropped after);
+
+creates a classification model of 25 features (20 numerical, 5 categorical) with
+a reference of 20,000 rows (so every batch is also counted into window blocks)
+and a confidence threshold (so low-confidence records open tickets), then posts
+batches of 1,000 records with fresh ids from 4 concurrent clients for ~20 s per
+server and prints records/s and p50/p99 batch latency side by side.
+
+Targets on a 2-core machine: ≥ 20,000 records/s, ≥ half the bare endpoint's rate,
+p99 < 250 ms.
+
+    python bench/ingest.py
+    python bench/ingest.py --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
+    python bench/ingest.py --seconds 5 --clients 2     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._data import KINDS, synthetic  # noqa: E402
+from bench._server import DriftdeskServer, free_port  # noqa: E402
+
+ADMIN = "dd_bench_ingest_admin_0123456789"
+LABELS = ["no", "yes"]
+MODEL = "bench-ingest"
+PATH = f"/v1/models/{MODEL}/predictions"
+
+
+# --------------------------------------------------------------------------- the ceiling
+def bare_app() -> FastAPI:
+    """The ceiling: one route that reads the body and parses it, nothing else."""
+    app = FastAPI()
+
+    @app.post("/ingest", status_code=202)
+    async def ingest(request: Request) -> dict[str, int]:
+        body = orjson.loads(await request.body())
+        return {"accepted": len(body["predictions"]), "duplicates": 0, "exceptions": 0}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+class BareServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> BareServer:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.ingest:bare_app",
+                "--factory",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("the bare endpoint did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+# --------------------------------------------------------------------------- traffic
+def record_fragments(n: int, seed: int) -> list[bytes]:
+    """``n`` records as JSON objects without their id (``{"timestamp": ..., ...}``)."""
+    rng = np.random.default_rng(seed)
+    cols = synthetic(rng, n)
+    # a confident model: about 4% of records fall under the 0.6 threshold
+    confidence = np.clip(1.0 - rng.gamma(2.0, 0.08, n), 0.5, 1.0)
+    now = time.time()
+    fragments = []
+    for i in range(n):
+        features: dict[str, Any] = {}
+        for name, kind in KINDS.items():
+            value = cols[name][i]
+            if kind == "numerical":
+                features[name] = None if np.isnan(value) else round(float(value), 4)
+            else:
+                features[name] = None if value is None else str(value)
+        c = float(confidence[i])
+        record = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - (n - i) * 0.01)),
+            "features": features,
+            "prediction": "yes" if rng.random() < 0.3 else "no",
+            "probabilities": None,
+            "confidence": round(c, 4),
+            "model_version": "2026-11-01",
+        }
+        fragments.append(orjson.dumps(record))
+    return fragments
+
+
+class Bodies:
+    """Batch bodies with fresh ids, built from pre-serialised records (cheap for the client)."""
+
+    def __init__(self, batch: int, seed: int = 1) -> None:
+        self.batch = batch
+        self.fragments = record_fragments(batch * 5, seed)
+        self.counter = itertools.count()
+        self.lock = threading.Lock()
+        self.run = uuid.uuid4().hex[:8]
+
+    def next(self) -> bytes:
+        with self.lock:
+            k = next(self.counter)
+        start = (k * self.batch) % (len(self.fragments) - self.batch)
+        parts = [
+            b'{"id":"%s-%d-%d",' % (self.run.encode(), k, j) + frag[1:]
+            for j, frag in enumerate(self.fragments[start : start + self.batch])
+        ]
+        return b'{"predictions":[' + b",".join(parts) + b"]}"
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float = 0.0
+    records: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q) * 1000) if self.latencies else float("nan")
+
+
+def load(
+    name: str, url: str, path: str, *, seconds: float, clients: int, batch: int, headers: Any
+) -> Result:
+    """``clients`` threads posting batches for ``seconds``; a short warm-up is not counted."""
+    bodies = Bodies(batch)
+    result = Result(name)
+    lock = threading.Lock()
+    counting = threading.Event()
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+            while not stop.is_set():
+                body = bodies.next()
+                started = time.perf_counter()
+                r = http.post(path, content=body, headers={"content-type": "application/json"})
+                elapsed = time.perf_counter() - started
+                if r.status_code != 202:
+                    with lock:
+                        result.errors.append(f"{r.status_code}: {r.text[:200]}")
+                    continue
+                accepted = int(r.json()["accepted"])
+                if counting.is_set() and not stop.is_set():
+                    with lock:
+                        result.records += accepted
+                        result.latencies.append(elapsed)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(min(2.0, seconds / 5))  # warm-up: connections, caches, first blocks
+    counting.set()
+    started = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    result.seconds = time.perf_counter() - started
+    for t in threads:
+        t.join(60)
+    return result
+
+
+# --------------------------------------------------------------------------- driftdesk
+def prepare_model(url: str) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+        model = {
+            "name": MODEL,
+            "task": "classification",
+            "features": [{"name": k, "type": t} for k, t in KINDS.items()],
+            "labels": LABELS,
+            "window": {"kind": "count", "size": 50_000, "step": 10_000},
+            "confidence_threshold": 0.6,
+        }
+        http.post("/v1/models", json=model).raise_for_status()
+        reference = [
+            {
+                "features": r["features"],
+                "prediction": r["prediction"],
+                "confidence": r["confidence"],
+            }
+            for r in map(orjson.loads, record_fragments(20_000, seed=99))
+        ]
+        http.post(f"/v1/models/{MODEL}/reference", json={"records": reference}).raise_for_status()
+
+
+def run_driftdesk(name: str, database_url: str, args: argparse.Namespace) -> Result:
+    env = {"DRIFTDESK_DATABASE_URL": database_url, "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": ADMIN}
+    serve_args = ["--no-background"] if args.no_background else []
+    with DriftdeskServer(env=env, args=serve_args) as server:
+        prepare_model(server.url)
+        result = load(
+            name,
+            server.url,
+            PATH,
+            seconds=args.seconds,
+            clients=args.clients,
+            batch=args.batch,
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        stored = httpx.get(
+            f"{server.url}/v1/models/{MODEL}",
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=30,
+        ).json()["records"]
+        print(f"  {name}: {stored:,} records stored in all", file=sys.stderr)
+    return result
+
+
+def postgres_database(base: str) -> tuple[str, Any]:
+    """A fresh database beside ``base``'s, and a function that drops it."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"dd_bench_{uuid.uuid4().hex[:8]}"
+    params = {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username or "postgres",
+        "password": url.password,
+        "dbname": url.database or "postgres",
+    }
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(**params, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured time per server")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL")
+    parser.add_argument("--no-background", action="store_true", help="serve without the loops")
+    parser.add_argument("--skip-bare", action="store_true", help="do not run the ceiling")
+    args = parser.parse_args()
+
+    results: list[Result] = []
+    if not args.skip_bare:
+        with BareServer() as bare:
+            results.append(
+                load(
+                    "bare endpoint (parse only)",
+                    bare.url,
+                    "/ingest",
+                    seconds=args.seconds,
+                    clients=args.clients,
+                    batch=args.batch,
+                    headers={},
+                )
+            )
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(run_driftdesk("driftdesk, SQLite", f"sqlite:///{tmp}/bench.db", args))
+    if args.postgres:
+        url, drop = postgres_database(args.postgres)
+        try:
+            results.append(run_driftdesk("driftdesk, PostgreSQL", url, args))
+        finally:
+            drop()
+
+    print(
+        f"\n{args.clients} clients, batches of {args.batch:,} records of 25 features, "
+        f"{args.seconds:.0f} s each\n"
+    )
+    print(f"{'':30} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'batches':>8} {'errors':>7}")
+    for r in results:
+        print(
+            f"{r.name:30} {r.rate:>10,.0f} {r.percentile(50):>8.1f} {r.percentile(99):>8.1f} "
+            f"{len(r.latencies):>8} {len(r.errors):>7}"
+        )
+    for r in results:
+        for error in r.errors[:3]:
+            print(f"  {r.name}: {error}")
+    bare = results[0] if not args.skip_bare else None
+    ok = True
+    print()
+    for r in results[0 if args.skip_bare else 1 :]:
+        checks = [
+            (f"{r.rate:,.0f} records/s ≥ 20,000", r.rate >= 20_000),
+            (f"p99 {r.percentile(99):.0f} ms < 250 ms", r.percentile(99) < 250),
+            (f"{len(r.errors)} failed batches", not r.errors),
+        ]
+        if bare is not None:
+            share = r.rate / bare.rate if bare.rate else 0.0
+            checks.append((f"{share:.0%} of the bare endpoint ≥ 50%", share >= 0.5))
+        for text, passed in checks:
+            ok &= passed
+            print(f"  {r.name}: {'ok  ' if passed else 'MISS'} {text}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -109,7 +109,6 @@ def _num(value: float) -> float | None:
 
 
 def _candidates(
-    model: MonitoredModel,
     found: Findings,
     config: RuleConfig,
     ids: Sequence[int],
@@ -143,6 +142,7 @@ def _candidates(
                     "prediction": outputs[j],
                 },
                 prediction_id=ids[j],
+                client_id=client_ids[j],
             )
         )
     for j in found.audit.tolist():
@@ -156,6 +156,7 @@ def _candidates(
                 ),
                 details={"audit": True, "rate": config.audit_rate, "prediction": outputs[j]},
                 prediction_id=ids[j],
+                client_id=client_ids[j],
             )
         )
     groups: dict[str, service.QualityGroup] = {}
@@ -196,7 +197,7 @@ def on_batch_stored(
     found = evaluate(values, probabilities, config, rng)
     client_ids = [batch.client_ids[i] for i in positions.tolist()]
     outputs = [batch.outputs[i] for i in positions.tolist()]
-    new, groups = _candidates(model, found, config, stored.prediction_ids, client_ids, outputs)
+    new, groups = _candidates(found, config, stored.prediction_ids, client_ids, outputs)
     if groups:
         new = service.merge_quality_groups(session, model_id=model.id, groups=groups, now=now) + new
     if not new:

@@ -66,6 +66,8 @@ class Ticket(Base):
     prediction_id: Mapped[int | None] = mapped_column(
         ForeignKey("predictions.id", ondelete="SET NULL"), default=None
     )
+    # the client id of that prediction (what users know it by), kept for display
+    client_id: Mapped[str | None] = mapped_column(String(200), default=None)
     # data-quality groups and drift samples: the predictions a reviewer may label
     prediction_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     # second review / adjudication: the ticket whose label is being checked

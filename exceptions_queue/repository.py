@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Table,
     and_,
     case,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -61,8 +61,9 @@ def insert_tickets(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[
 
 
 def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    # Core, not ORM, inserts: no entities are wanted back, and they cost a fraction
     if rows:
-        session.execute(insert(TicketEvent), list(rows))
+        session.execute(cast(Table, TicketEvent.__table__).insert(), list(rows))
 
 
 def add_volume(
@@ -390,7 +391,10 @@ def holding(session: Session, ticket_id: int) -> states.Holding | None:
 def insert_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     if not rows:
         return []
-    stmt = insert(Label).returning(Label.id)
+    table = cast(Table, Label.__table__)
+    stmt = table.insert().returning(table.c.id)
+    if len(rows) == 1:
+        return [int(session.execute(stmt, dict(rows[0])).scalar_one())]
     return [int(i) for i in session.scalars(stmt, list(rows))]
 
 

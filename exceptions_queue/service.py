@@ -15,9 +15,9 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -59,6 +59,7 @@ class NewTicket:
     reason: str
     details: dict[str, Any]
     prediction_id: int | None = None
+    client_id: str | None = None  # the prediction's, as its client posted it
     prediction_ids: tuple[int, ...] = ()
     subject_ticket_id: int | None = None
     excluded_key_id: str | None = None
@@ -117,6 +118,7 @@ def _row(model_id: int, new: NewTicket, now: dt.datetime) -> dict[str, Any]:
         "reason": new.reason,
         "details": new.details,
         "prediction_id": new.prediction_id,
+        "client_id": new.client_id,
         "prediction_ids": list(new.prediction_ids),
         "subject_ticket_id": new.subject_ticket_id,
         "excluded_key_id": new.excluded_key_id,
@@ -269,6 +271,7 @@ def feedback_tickets(model: MonitoredModel, predictions: Sequence[Prediction]) -
             reason=f"ground truth {p.actual!r} disagrees with the prediction {p.prediction!r}",
             details={"prediction": p.prediction, "actual": p.actual, "confidence": p.confidence},
             prediction_id=p.id,
+            client_id=p.client_id,
         )
         for p in predictions
         if p.actual is not None and labels_disagree(model, p.actual, p.prediction)
@@ -441,6 +444,14 @@ def dismiss(
 
 
 @dataclass(frozen=True)
+class Target:
+    """A prediction being labelled: its row id and the client id users know it by."""
+
+    id: int
+    client_id: str
+
+
+@dataclass(frozen=True)
 class LabelIn:
     """One label of a resolution: for a prediction (its client id), or for the ticket's own."""
 
@@ -463,7 +474,15 @@ def resolve(
     A ticket about one prediction takes exactly one label; a drift or
     data-quality ticket takes labels for any of its sampled predictions (or none).
     """
-    resolution: dict[str, Any] = {"note": note}
+    # written as asked; rewritten below only if checking the labels normalised them
+    asked: dict[str, Any] = (
+        {"note": note, "label": labels[0].label}
+        if len(labels) == 1 and labels[0].prediction_id is None
+        else {
+            "note": note,
+            "labels": [{"prediction_id": x.prediction_id, "label": x.label} for x in labels],
+        }
+    )
     ticket = repository.finish(
         session,
         ticket_id=ticket_id,
@@ -472,14 +491,16 @@ def resolve(
         lease_token=lease_token,
         now=now,
         status="resolved",
-        resolution=resolution,
+        resolution=asked,
     )
     if ticket is None:
         raise _lost(session, ticket_id=ticket_id, actor=actor, lease_token=lease_token, now=now)
     model = session.get(MonitoredModel, ticket.model_id)
     assert model is not None
     pairs = _labelled_predictions(session, model=model, ticket=ticket, labels=labels)
-    ticket.resolution = {**resolution, **_resolution_labels(ticket, pairs)}
+    resolution = {"note": note, **_resolution_labels(ticket, pairs)}
+    if resolution != asked:
+        ticket.resolution = resolution
     repository.insert_events(
         session, [_event(ticket.id, "resolve", actor.name, "claimed", now, ticket.resolution)]
     )
@@ -500,7 +521,7 @@ def resolve(
     return ticket
 
 
-def _resolution_labels(ticket: Ticket, pairs: Sequence[tuple[Prediction, Any]]) -> dict[str, Any]:
+def _resolution_labels(ticket: Ticket, pairs: Sequence[tuple[Target, Any]]) -> dict[str, Any]:
     if ticket.kind in SINGLE:
         return {"label": pairs[0][1]} if pairs else {}
     return {"labels": [{"prediction_id": p.client_id, "label": v} for p, v in pairs]}
@@ -508,7 +529,7 @@ def _resolution_labels(ticket: Ticket, pairs: Sequence[tuple[Prediction, Any]]) 
 
 def _labelled_predictions(
     session: Session, *, model: MonitoredModel, ticket: Ticket, labels: Sequence[LabelIn]
-) -> list[tuple[Prediction, Any]]:
+) -> list[tuple[Target, Any]]:
     """Check the labels against the ticket and the model; returns (prediction, label)."""
     from app.feedback import check_label  # app.feedback imports app.intake, which imports us
 
@@ -520,18 +541,18 @@ def _labelled_predictions(
         given = labels[0]
         loc: list[str | int] = ["label"] if given.prediction_id is None else ["labels", 0, "label"]
         value = check_label(model, given.label, loc)
-        prediction = session.get(Prediction, ticket.prediction_id) if ticket.prediction_id else None
-        if prediction is None:
+        if ticket.prediction_id is None or ticket.client_id is None:
             raise Conflict(
                 f"the prediction of ticket {ticket.id} is no longer stored (retention): "
                 "dismiss the ticket instead"
             )
-        if given.prediction_id is not None and given.prediction_id != prediction.client_id:
+        target = Target(ticket.prediction_id, ticket.client_id)
+        if given.prediction_id is not None and given.prediction_id != target.client_id:
             raise ValidationFailed.at(
                 ["labels", 0, "prediction_id"],
-                f"ticket {ticket.id} is about prediction {prediction.client_id!r}",
+                f"ticket {ticket.id} is about prediction {target.client_id!r}",
             )
-        return [(prediction, value)]
+        return [(target, value)]
     if any(item.prediction_id is None for item in labels):
         raise ValidationFailed.at(
             ["label"],
@@ -548,7 +569,7 @@ def _labelled_predictions(
         if ticket.prediction_ids
         else {}
     )
-    pairs: list[tuple[Prediction, Any]] = []
+    pairs: list[tuple[Target, Any]] = []
     seen: set[str] = set()
     for i, item in enumerate(labels):
         assert item.prediction_id is not None
@@ -562,13 +583,14 @@ def _labelled_predictions(
         if item.prediction_id in seen:
             raise ValidationFailed.at(["labels", i, "prediction_id"], "labelled twice")
         seen.add(item.prediction_id)
-        pairs.append((prediction, check_label(model, item.label, ["labels", i, "label"])))
+        target = Target(prediction.id, prediction.client_id)
+        pairs.append((target, check_label(model, item.label, ["labels", i, "label"])))
     return pairs
 
 
 def _label_row(
     ticket: Ticket,
-    prediction: Prediction,
+    prediction: Target,
     value: Any,
     *,
     actor: Actor,
@@ -594,25 +616,28 @@ def _label_row(
     }
 
 
+_L = cast(Table, Label.__table__)
+_SUPERSEDE = (
+    update(_L)
+    .where(
+        _L.c.prediction_id == bindparam("of_prediction"),
+        _L.c.status.in_(["current", "disputed"]),
+        _L.c.id != bindparam("new_label"),
+    )
+    .values(status="superseded", superseded_by=bindparam("new_label"))
+)
+
+
 def _supersede_current(session: Session, *, prediction_id: int, by: int) -> None:
     """A newer human label of the same prediction replaces the older current ones."""
-    session.execute(
-        update(Label)
-        .where(
-            Label.prediction_id == prediction_id,
-            Label.status.in_(["current", "disputed"]),
-            Label.id != by,
-        )
-        .values(status="superseded", superseded_by=by)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_SUPERSEDE, {"of_prediction": prediction_id, "new_label": by})
 
 
 def _store_labels(
     session: Session,
     *,
     ticket: Ticket,
-    pairs: Sequence[tuple[Prediction, Any]],
+    pairs: Sequence[tuple[Target, Any]],
     actor: Actor,
     note: str | None,
     now: dt.datetime,
@@ -637,15 +662,15 @@ def _maybe_second_review(
     *,
     model: MonitoredModel,
     ticket: Ticket,
-    pairs: Sequence[tuple[Prediction, Any]],
+    pairs: Sequence[tuple[Target, Any]],
     now: dt.datetime,
 ) -> None:
     rate = options_of(model).review_rate
     # seeded by the ticket: the same resolution is sampled the same way on every replica
     if rate <= 0 or random.Random(ticket.id).random() >= rate:
         return
-    prediction = pairs[0][0]
-    assert ticket.resolved_by is not None
+    prediction = session.get(Prediction, pairs[0][0].id)
+    assert ticket.resolved_by is not None and prediction is not None
     open_tickets(
         session,
         model_id=ticket.model_id,
@@ -663,6 +688,7 @@ def _maybe_second_review(
                     "confidence": prediction.confidence,
                 },
                 prediction_id=prediction.id,
+                client_id=prediction.client_id,
                 subject_ticket_id=ticket.id,
                 excluded_key_id=ticket.resolved_by,
             )
@@ -676,19 +702,19 @@ def _second_review(
     *,
     model: MonitoredModel,
     ticket: Ticket,
-    pairs: Sequence[tuple[Prediction, Any]],
+    pairs: Sequence[tuple[Target, Any]],
     actor: Actor,
     now: dt.datetime,
 ) -> int:
     """Compare with the first label: agreement confirms it, disagreement opens adjudication."""
-    prediction, value = pairs[0]
+    target, value = pairs[0]
     assert ticket.subject_ticket_id is not None
     first = [
         lab
         for lab in repository.labels_of_ticket(
             session, ticket.subject_ticket_id, statuses=["current"]
         )
-        if lab.prediction_id == prediction.id
+        if lab.prediction_id == target.id
     ]
     if not first:  # the first label was replaced meanwhile: this one stands alone
         _store_labels(
@@ -707,7 +733,7 @@ def _second_review(
     note = (ticket.resolution or {}).get("note")
     row = _label_row(
         ticket,
-        prediction,
+        target,
         value,
         actor=actor,
         note=note,
@@ -720,6 +746,8 @@ def _second_review(
     if agreed:
         return 0
     repository.set_label_status(session, label_ids=[original.id], status="disputed")
+    prediction = session.get(Prediction, target.id)
+    assert prediction is not None
     open_tickets(
         session,
         model_id=ticket.model_id,
@@ -744,6 +772,7 @@ def _second_review(
                     ],
                 },
                 prediction_id=prediction.id,
+                client_id=prediction.client_id,
                 subject_ticket_id=ticket.subject_ticket_id,
             )
         ],
@@ -756,7 +785,7 @@ def _adjudicate(
     session: Session,
     *,
     ticket: Ticket,
-    pairs: Sequence[tuple[Prediction, Any]],
+    pairs: Sequence[tuple[Target, Any]],
     actor: Actor,
     note: str | None,
     now: dt.datetime,
@@ -769,12 +798,13 @@ def _adjudicate(
 
 
 def _count_labels(session: Session, *, model: MonitoredModel, added: int, now: dt.datetime) -> None:
+    threshold = options_of(model).retraining_ready_labels
+    if threshold is None:
+        # The counter row is one per model, so every resolve of the model would queue
+        # on its row lock; it is only kept while someone wants the event.
+        return
     reached = repository.count_labels(
-        session,
-        model_id=model.id,
-        added=added,
-        now=now,
-        threshold=options_of(model).retraining_ready_labels,
+        session, model_id=model.id, added=added, now=now, threshold=threshold
     )
     if reached is None:
         return

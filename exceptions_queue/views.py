@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -26,19 +27,36 @@ from exceptions_queue.schemas import (
     TicketOut,
 )
 
+# A model's name never changes (PATCH cannot rename, DELETE archives), so the
+# name of an id is cached for good.
+_names: dict[int, str] = {}
+_names_lock = threading.Lock()
+
 
 def model_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
     wanted = set(ids)
-    if not wanted:
-        return {}
-    rows = session.execute(
-        select(MonitoredModel.id, MonitoredModel.name).where(MonitoredModel.id.in_(wanted))
-    )
-    return {int(i): str(n) for i, n in rows}
+    with _names_lock:
+        known = {i: _names[i] for i in wanted if i in _names}
+    missing = wanted - known.keys()
+    if missing:
+        rows = session.execute(
+            select(MonitoredModel.id, MonitoredModel.name).where(MonitoredModel.id.in_(missing))
+        )
+        found = {int(i): str(n) for i, n in rows}
+        with _names_lock:
+            if len(_names) > 10_000:
+                _names.clear()
+            _names.update(found)
+        known |= found
+    return known
 
 
 def _client_ids(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = {i for i in ids if i is not None}
+    if len(wanted) == 1:  # usually loaded already in this session: no query then
+        [one] = wanted
+        p = session.get(Prediction, one)
+        return {one: p.client_id} if p is not None else {}
     if not wanted:
         return {}
     rows = session.execute(
@@ -47,9 +65,7 @@ def _client_ids(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return {int(i): str(c) for i, c in rows}
 
 
-def _out(
-    t: Ticket, *, names: dict[int, str], client_ids: dict[int, str], now: dt.datetime
-) -> TicketOut:
+def _out(t: Ticket, *, names: dict[int, str], now: dt.datetime) -> TicketOut:
     return TicketOut(
         id=t.id,
         model=names.get(t.model_id, str(t.model_id)),
@@ -61,7 +77,7 @@ def _out(
         reason=t.reason,
         details=t.details,
         count=t.count,
-        prediction_id=client_ids.get(t.prediction_id) if t.prediction_id else None,
+        prediction_id=t.client_id if t.prediction_id else None,
         created_at=t.created_at,
         updated_at=t.updated_at,
         age_seconds=round((now - t.created_at).total_seconds(), 3),
@@ -83,8 +99,7 @@ def tickets_out(
     session: Session, tickets: Sequence[Ticket], *, now: dt.datetime
 ) -> list[TicketOut]:
     names = model_names(session, (t.model_id for t in tickets))
-    client_ids = _client_ids(session, (t.prediction_id for t in tickets))
-    return [_out(t, names=names, client_ids=client_ids, now=now) for t in tickets]
+    return [_out(t, names=names, now=now) for t in tickets]
 
 
 def ticket_out(session: Session, ticket: Ticket, *, now: dt.datetime) -> TicketOut:
@@ -103,12 +118,7 @@ def claimed_out(session: Session, ticket: Ticket, *, now: dt.datetime) -> Claime
     """The holder's view: the ticket, its lease token and what to label."""
     assert ticket.lease_token is not None
     predictions = _predictions(session, ticket)
-    base = _out(
-        ticket,
-        names=model_names(session, [ticket.model_id]),
-        client_ids={p.id: p.client_id for p in predictions},
-        now=now,
-    )
+    base = _out(ticket, names=model_names(session, [ticket.model_id]), now=now)
     return ClaimedTicket(
         **base.model_dump(),
         lease_token=ticket.lease_token,
@@ -138,9 +148,7 @@ def ticket_detail(session: Session, ticket: Ticket, *, now: dt.datetime) -> Tick
     client_ids |= _client_ids(
         session, (lab.prediction_id for lab in labels if lab.prediction_id not in client_ids)
     )
-    base = _out(
-        ticket, names=model_names(session, [ticket.model_id]), client_ids=client_ids, now=now
-    )
+    base = _out(ticket, names=model_names(session, [ticket.model_id]), now=now)
     return TicketDetail(
         **base.model_dump(),
         predictions=[prediction_out(p) for p in predictions],

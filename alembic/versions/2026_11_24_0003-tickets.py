@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column(
             "prediction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("client_id", sa.String(length=200), nullable=True),
         sa.Column("prediction_ids", sa.JSON(), nullable=False),
         sa.Column(
             "subject_ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True

@@ -1,0 +1,319 @@
+# ruff: noqa: E402  (the import path is fixed before anything else is imported)
+"""Exception-queue throughput over HTTP: concurrent reviewers claim and resolve until empty.
+
+For each backend (a temporary SQLite file, and PostgreSQL when
+``DRIFTDESK_TEST_POSTGRES_URL`` or ``--postgres URL`` is given, on a fresh
+database dropped afterwards) this starts a real ``driftdesk serve``, opens
+5,000 low-confidence tickets through the HTTP ingest, then lets 4 reviewer
+clients (httpx, one API key each) claim + resolve until the queue answers 204.
+It prints claim+resolve cycles per second and claim latency percentiles per
+backend, side by side, and checks every ticket was resolved exactly once.
+
+    .venv/bin/python bench/queue.py [--tickets 5000] [--reviewers 4] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is called queue.py: keep its folder off the import path, or it would
+# shadow the standard library's queue module for everything imported below.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+ADMIN = "dd_bench_admin_secret_0123456789abcdef"
+BATCH = 1000
+
+
+@dataclass
+class Result:
+    backend: str
+    tickets: int = 0
+    cycles: int = 0
+    seconds: float = 0.0
+    ingest_seconds: float = 0.0
+    claim_ms: list[float] = field(default_factory=list)
+    resolve_ms: list[float] = field(default_factory=list)
+
+    def pct(self, values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def driftdesk() -> str:
+    exe = Path(sys.executable).parent / "driftdesk"
+    return str(exe) if exe.exists() else (shutil.which("driftdesk") or "driftdesk")
+
+
+class Server:
+    """``driftdesk serve`` on a free port, with its background loops."""
+
+    def __init__(self, database_url: str, workdir: Path, workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DRIFTDESK_DATABASE_URL": database_url,
+            "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": ADMIN,
+            "DRIFTDESK_LOG_LEVEL": "WARNING",
+        }
+        self.log = open(workdir / f"server-{self.port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                driftdesk(),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            cwd=workdir,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"driftdesk serve exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("driftdesk serve did not become ready")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def create_tickets(admin: httpx.Client, n: int) -> int:
+    r = admin.post(
+        "/v1/models",
+        json={
+            "name": "bench",
+            "task": "classification",
+            "features": [
+                {"name": "age", "type": "numerical"},
+                {"name": "plan", "type": "categorical"},
+            ],
+            "labels": ["stay", "churn"],
+            "confidence_threshold": 0.6,
+        },
+    )
+    r.raise_for_status()
+    opened = 0
+    for start in range(0, n, BATCH):
+        batch = [
+            {
+                "id": f"b-{i}",
+                "features": {"age": 20 + i % 50, "plan": ("free", "pro", "team")[i % 3]},
+                "prediction": "stay" if i % 2 else "churn",
+                "confidence": 0.3 + (i % 25) / 100,
+            }
+            for i in range(start, min(n, start + BATCH))
+        ]
+        r = admin.post("/v1/models/bench/predictions", json={"predictions": batch}, timeout=120)
+        r.raise_for_status()
+        opened += r.json()["exceptions"]
+    return opened
+
+
+def reviewer(
+    url: str, secret: str, result: Result, lock: threading.Lock, go: threading.Barrier
+) -> None:
+    claims: list[float] = []
+    resolves: list[float] = []
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {secret}"}, timeout=60
+    ) as client:
+        go.wait()
+        while True:
+            t0 = time.perf_counter()
+            r = client.post("/v1/tickets/claim")
+            claims.append((time.perf_counter() - t0) * 1000)
+            if r.status_code == 204:
+                break
+            r.raise_for_status()
+            ticket = r.json()
+            t1 = time.perf_counter()
+            done = client.post(
+                f"/v1/tickets/{ticket['id']}/resolve",
+                json={"label": "stay", "lease_token": ticket["lease_token"]},
+            )
+            resolves.append((time.perf_counter() - t1) * 1000)
+            done.raise_for_status()
+    with lock:
+        result.claim_ms += claims[:-1]  # the last claim is the empty queue's 204
+        result.resolve_ms += resolves
+        result.cycles += len(resolves)
+
+
+def run(backend: str, database_url: str, tickets: int, reviewers: int, workers: int) -> Result:
+    result = Result(backend)
+    with tempfile.TemporaryDirectory(prefix="dd-bench-") as tmp:
+        server = Server(database_url, Path(tmp), workers)
+        try:
+            server.wait_ready()
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60
+            ) as admin:
+                t0 = time.perf_counter()
+                result.tickets = create_tickets(admin, tickets)
+                result.ingest_seconds = time.perf_counter() - t0
+                secrets = []
+                for i in range(reviewers):
+                    r = admin.post("/v1/keys", json={"name": f"reviewer-{i}", "scopes": ["review"]})
+                    r.raise_for_status()
+                    secrets.append(r.json()["secret"])
+                lock = threading.Lock()
+                go = threading.Barrier(reviewers + 1)
+                threads = [
+                    threading.Thread(target=reviewer, args=(server.url, s, result, lock, go))
+                    for s in secrets
+                ]
+                for t in threads:
+                    t.start()
+                go.wait()
+                t0 = time.perf_counter()
+                for t in threads:
+                    t.join()
+                result.seconds = time.perf_counter() - t0
+                summary = admin.get("/v1/tickets/summary").json()
+                finished = sum(x["resolved"] for x in summary["finished_last_hour"])
+                if summary["open"] or summary["claimed"] or finished != result.tickets:
+                    raise RuntimeError(f"queue not drained exactly once: {summary}")
+                if result.cycles != result.tickets:
+                    raise RuntimeError(f"{result.cycles} cycles for {result.tickets} tickets")
+        finally:
+            server.stop()
+    return result
+
+
+def postgres_database(base: str) -> tuple[str, str, Any]:
+    """A fresh database next to ``base``'s: (its URL, its name, the admin connection)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql+asyncpg://"):
+        if base.startswith(prefix):
+            base = "postgresql://" + base.removeprefix(prefix)
+    u = make_url(base)
+    conn = psycopg.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password or None,
+        dbname=u.database or "postgres",
+        autocommit=True,
+    )
+    name = f"dd_bench_{uuid.uuid4().hex[:10]}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+    url = u.set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False), name, conn
+
+
+def _brief(r: Result) -> str:
+    return (
+        f"{r.backend}: {r.cycles} cycles in {r.seconds:.1f}s = {r.cycles / r.seconds:.0f}/s, "
+        f"claim p50 {r.pct(r.claim_ms, 0.5):.1f} ms p99 {r.pct(r.claim_ms, 0.99):.1f} ms"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tickets", type=int, default=5000)
+    parser.add_argument("--reviewers", type=int, default=4)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("DRIFTDESK_TEST_POSTGRES_URL"),
+        help="PostgreSQL URL (default: $DRIFTDESK_TEST_POSTGRES_URL); a scratch database is made",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args(argv)
+
+    results: list[Result] = []
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory(prefix="dd-bench-db-") as tmp:
+            print("sqlite: running ...", file=sys.stderr, flush=True)
+            results.append(
+                run(
+                    "sqlite",
+                    f"sqlite:///{tmp}/bench.db",
+                    args.tickets,
+                    args.reviewers,
+                    args.workers,
+                )
+            )
+            print(_brief(results[-1]), file=sys.stderr, flush=True)
+    if args.postgres:
+        url, name, conn = postgres_database(args.postgres)
+        try:
+            print("postgresql: running ...", file=sys.stderr, flush=True)
+            results.append(run("postgresql", url, args.tickets, args.reviewers, args.workers))
+            print(_brief(results[-1]), file=sys.stderr, flush=True)
+        finally:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.close()
+    else:
+        print("postgresql: skipped (give --postgres URL)", file=sys.stderr)
+
+    rows = [
+        ("tickets (via HTTP ingest)", lambda r: f"{r.tickets}"),
+        ("ingest seconds", lambda r: f"{r.ingest_seconds:.2f}"),
+        ("reviewers", lambda r: f"{args.reviewers}"),
+        ("server workers", lambda r: f"{args.workers}"),
+        ("claim+resolve cycles", lambda r: f"{r.cycles}"),
+        ("seconds", lambda r: f"{r.seconds:.2f}"),
+        ("cycles/s", lambda r: f"{r.cycles / r.seconds:.0f}"),
+        ("claim p50 ms", lambda r: f"{r.pct(r.claim_ms, 0.50):.1f}"),
+        ("claim p99 ms", lambda r: f"{r.pct(r.claim_ms, 0.99):.1f}"),
+        ("claim mean ms", lambda r: f"{statistics.fmean(r.claim_ms):.1f}"),
+        ("resolve p50 ms", lambda r: f"{r.pct(r.resolve_ms, 0.50):.1f}"),
+        ("resolve p99 ms", lambda r: f"{r.pct(r.resolve_ms, 0.99):.1f}"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print(f"{'':<{width}}  " + "  ".join(f"{r.backend:>12}" for r in results))
+    for label, cell in rows:
+        print(f"{label:<{width}}  " + "  ".join(f"{cell(r):>12}" for r in results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

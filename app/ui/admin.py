@@ -46,7 +46,7 @@ MODEL_EXAMPLE = json.dumps(
 )
 
 
-def _errors(exc: ValidationError, data: Any) -> list[str]:
+def form_errors(exc: ValidationError, data: Any) -> list[str]:
     err = validation_error_from_pydantic(exc.errors(), data=data)
     return [f"{'.'.join(str(p) for p in d['loc']) or 'body'}: {d['msg']}" for d in err.details] or [
         err.message
@@ -96,7 +96,7 @@ def create_model(
     except json.JSONDecodeError as exc:
         errors = [f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
     except ValidationError as exc:
-        errors = _errors(exc, data)
+        errors = form_errors(exc, data)
     if not errors:
         try:
             with unit_of_work(request) as session:
@@ -231,7 +231,7 @@ async def save_model(request: Request, name: str, principal: AdminUiDep) -> Resp
         body = ModelPatch.model_validate(patch)
     except ValidationError as exc:
         return _model_page(
-            request, principal, name, form=form, errors=_errors(exc, patch), status_code=422
+            request, principal, name, form=form, errors=form_errors(exc, patch), status_code=422
         )
     try:
         with unit_of_work(request) as session:
@@ -298,7 +298,7 @@ async def create_key(request: Request, principal: AdminUiDep) -> Response:
         return page(
             request,
             "admin_keys.html",
-            {"keys": _keys(request), "created": None, "errors": _errors(exc, data)},
+            {"keys": _keys(request), "created": None, "errors": form_errors(exc, data)},
             principal=principal,
             nav="admin-keys",
             status_code=422,

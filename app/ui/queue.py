@@ -9,6 +9,8 @@ so a second reviewer gets the same 409 here as there.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -32,7 +34,7 @@ from app.ui.render import add_nav, page, redirect
 from app.ui.ticket_view import drift_charts, feature_rows
 from exceptions_queue import service, states, views
 from exceptions_queue.models import Ticket
-from exceptions_queue.schemas import EventOut, TicketOut
+from exceptions_queue.schemas import EventOut, QueueSummary, TicketOut
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 add_nav(
@@ -49,6 +51,29 @@ AGES: dict[str, tuple[str, int | None, int | None]] = {
     "gt24h": ("over 1 day", 86_400, None),
 }
 SHORTCUT_LABELS = 9
+# The queue's counts are a GROUP BY over every waiting ticket (tens of ms at 10k
+# tickets): the page reuses them for a few seconds, and this process forgets them
+# after any queue action it performs.
+SUMMARY_TTL_SECONDS = 3.0
+_summaries: dict[int | None, tuple[float, QueueSummary]] = {}
+_summaries_lock = threading.Lock()
+
+
+def queue_summary(session: Session, *, model_id: int | None, now: dt.datetime) -> QueueSummary:
+    """``views.summary`` (the API's /v1/tickets/summary), reused for a few seconds."""
+    with _summaries_lock:
+        hit = _summaries.get(model_id)
+    if hit is not None and time.monotonic() - hit[0] < SUMMARY_TTL_SECONDS:
+        return hit[1]
+    summary = views.summary(session, now=now, model_id=model_id)
+    with _summaries_lock:
+        _summaries[model_id] = (time.monotonic(), summary)
+    return summary
+
+
+def forget_summaries() -> None:
+    with _summaries_lock:
+        _summaries.clear()
 
 
 def actor_of(principal: Principal) -> service.Actor:
@@ -68,7 +93,7 @@ async def _form(request: Request) -> FormData:
 FormDep = Annotated[FormData, Depends(_form)]
 
 
-def _text(form: FormData, name: str) -> str:
+def form_text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
@@ -148,7 +173,7 @@ def queue_page(
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         tickets = views.tickets_out(session, rows, now=now)
-        summary = views.summary(session, now=now, model_id=model_id)
+        summary = queue_summary(session, model_id=model_id, now=now)
         reviewers = [
             (k.id, k.name)
             for k in session.scalars(
@@ -237,6 +262,7 @@ def _go_next(
     if done:
         ui.flash(done)
     filters = ui.claim_filter
+    forget_summaries()
     try:
         with unit_of_work(request) as session:
             ticket = next_ticket(
@@ -261,7 +287,7 @@ def _go_next(
 def claim_next(request: Request, principal: ViewerDep, form: FormDep) -> Response:
     """The main action: claim the highest-priority, oldest waiting ticket (with the filters)."""
     ui_session.load(request).set_claim_filter(
-        {k: v for k in ("model", "kind") if (v := _text(form, k))}
+        {k: v for k in ("model", "kind") if (v := form_text(form, k))}
     )
     return _go_next(request, principal, exclude=None, done=None)
 
@@ -269,7 +295,7 @@ def claim_next(request: Request, principal: ViewerDep, form: FormDep) -> Respons
 @router.post("/next", dependencies=[CsrfDep])
 def open_next(request: Request, principal: ViewerDep, form: FormDep) -> Response:
     """n: the next ticket (one still held, else a new claim), leaving the current one held."""
-    current = _text(form, "current")
+    current = form_text(form, "current")
     return _go_next(
         request, principal, exclude=int(current) if current.isdigit() else None, done=None
     )
@@ -400,6 +426,8 @@ def _act(request: Request, ticket_id: int, action: Any) -> DriftdeskError | None
             action(session)
     except DriftdeskError as exc:
         return exc
+    finally:
+        forget_summaries()
     return None
 
 
@@ -407,8 +435,8 @@ def _act(request: Request, ticket_id: int, action: Any) -> DriftdeskError | None
 def resolve(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
     """Resolve with the label (or the sample's labels); the next ticket opens at once."""
     back = f"/ui/tickets/{ticket_id}"
-    note = _text(form, "note") or None
-    token = _text(form, "lease_token") or None
+    note = form_text(form, "note") or None
+    token = form_text(form, "lease_token") or None
     chosen: list[str] = []
 
     def run(session: Session) -> None:
@@ -416,7 +444,7 @@ def resolve(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
         model = session.get(MonitoredModel, ticket.model_id)
         assert model is not None
         if ticket.kind in service.SINGLE:
-            raw = _text(form, "label")
+            raw = form_text(form, "label")
             if not raw:
                 raise ValidationFailed.at(["label"], "choose a label")
             labels = [service.LabelIn(_parse_label(model, raw))]
@@ -458,7 +486,7 @@ def resolve(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
 @router.post("/tickets/{ticket_id}/dismiss", dependencies=[CsrfDep])
 def dismiss(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
     back = f"/ui/tickets/{ticket_id}"
-    reason = _text(form, "reason")
+    reason = form_text(form, "reason")
     if not reason:
         ui_session.load(request).flash("Say why the ticket is dismissed.", "error")
         return redirect(request, back)
@@ -469,7 +497,7 @@ def dismiss(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
             session,
             ticket_id=ticket_id,
             actor=actor_of(principal),
-            lease_token=_text(form, "lease_token") or None,
+            lease_token=form_text(form, "lease_token") or None,
             reason=reason[:2000],
             now=utcnow(),
         ),
@@ -494,7 +522,7 @@ def release(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
             session,
             ticket_id=ticket_id,
             actor=actor_of(principal),
-            lease_token=_text(form, "lease_token") or None,
+            lease_token=form_text(form, "lease_token") or None,
             now=utcnow(),
         ),
     )
@@ -539,7 +567,7 @@ def heartbeat(request: Request, ticket_id: int, principal: ViewerDep, form: Form
                 session,
                 ticket_id=ticket_id,
                 actor=actor_of(principal),
-                lease_token=_text(form, "lease_token") or None,
+                lease_token=form_text(form, "lease_token") or None,
                 lease=_lease(request),
                 now=now,
             ).lease_expires_at

@@ -93,10 +93,10 @@ NAV_ORDER = (
     "queue",
     "mine",
     "models",
+    "alerts",
     "admin-models",
     "admin-keys",
     "admin-channels",
-    "admin-alerts",
 )
 
 

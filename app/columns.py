@@ -9,6 +9,7 @@ to locate.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ import numpy.typing as npt
 from app.errors import ValidationFailed
 
 NUMERIC_TYPES = frozenset({int, float, type(None)})
+SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 CATEGORY_TYPES = frozenset({str, int, type(None)})
 PREDICTION = "__prediction__"
 CONFIDENCE = "__confidence__"
@@ -93,17 +95,26 @@ def feature_columns(
     ``loc(i, name)`` names the field of row ``i`` in the error (API.md's ``details``).
     """
     known = {f["name"] for f in features}
-    if strict:
-        seen: set[str] = set().union(*(r.keys() for r in rows)) if rows else set()
-        unknown = seen - known
-        if unknown:
-            name = sorted(unknown)[0]
-            i = next(i for i, r in enumerate(rows) if name in r)
-            raise ValidationFailed.at(
-                loc(i, name),
-                f"unknown feature {name!r}: the model is strict; add the feature to the model "
-                "or PATCH it with strict=false",
-            )
+    seen: set[str] = set().union(*(r.keys() for r in rows)) if rows else set()
+    unknown = seen - known
+    if unknown and strict:
+        name = sorted(unknown)[0]
+        i = next(i for i, r in enumerate(rows) if name in r)
+        raise ValidationFailed.at(
+            loc(i, name),
+            f"unknown feature {name!r}: the model is strict; add the feature to the model "
+            "or PATCH it with strict=false",
+        )
+    for name in sorted(unknown):  # kept as sent: each must still be a plain finite value
+        for i, r in enumerate(rows):
+            value = r.get(name)
+            if type(value) not in SCALAR_TYPES:
+                raise ValidationFailed.at(
+                    loc(i, name),
+                    f"must be a number, a string, a boolean or null, not {_describe(value)}",
+                )
+            if type(value) is float and not math.isfinite(value):
+                raise ValidationFailed.at(loc(i, name), "must be a finite number")
     values: dict[str, FloatArray | ObjectArray] = {}
     for f in features:
         name = f["name"]

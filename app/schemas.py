@@ -10,10 +10,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
+    PlainValidator,
     StrictFloat,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -226,14 +227,34 @@ class ModelOut(BaseModel):
 
 
 # --------------------------------------------------------------------------- predictions
-FeatureValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 Output = StrictStr | StrictInt | StrictFloat
+
+
+def _feature_object(value: Any) -> dict[str, Any]:
+    # Only the shape here: each value is checked against the model's schema, one
+    # column per feature (app.columns), which is far cheaper than a union per value.
+    if type(value) is not dict:
+        raise ValueError("features must be an object of feature values")
+    return value
+
+
+Features = Annotated[
+    dict[str, Any],
+    PlainValidator(_feature_object),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"type": ["number", "string", "boolean", "null"]},
+            "description": "Feature values by name: numbers, strings (categories) or null.",
+        }
+    ),
+]
 
 
 class PredictionIn(Strict):
     id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     timestamp: AwareDatetime | None = None
-    features: dict[str, FeatureValue]
+    features: Features
     prediction: Output
     confidence: Annotated[float, Field(ge=0, le=1)] | None = None
     probabilities: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = None

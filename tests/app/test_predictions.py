@@ -212,12 +212,26 @@ def test_categories_may_be_sent_as_integers_and_features_may_be_missing(
     assert item["features"] == {"age": None, "plan": 3}
 
 
-def test_strict_false_accepts_unknown_features(client: TestClient) -> None:
+def test_strict_false_accepts_unknown_features(client: TestClient, db: Database) -> None:
     create_model_with_reference(client, strict=False)
     record = predictions(1)[0]
-    record["features"]["zip"] = "75011"
+    record["features"] |= {"zip": "75011", "vip": True, "score": 3.5, "note": None}
     assert client.post(URL, json=record).status_code == 202
     assert client.get(URL).json()["items"][0]["features"]["zip"] == "75011"
+    # kept as sent, but still plain finite values
+    for value, text in [
+        ([1, 2], "[1, 2]"),
+        ({"a": 1}, '{"a": 1}'),
+        (None, "NaN"),
+        (None, "-Infinity"),
+    ]:
+        batch = predictions(4, seed=8)
+        batch[2]["features"]["extra"] = value
+        body = json.dumps({"predictions": batch}).replace('"extra": null', f'"extra": {text}')
+        r = post_raw(client, body)
+        assert r.status_code == 422, (text, r.text)
+        assert r.json()["error"]["details"][0]["loc"] == ["predictions", 2, "features", "extra"]
+    assert stored(db)[0] == 1
 
 
 # --------------------------------------------------------------------------- 422

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -401,7 +402,9 @@ def gather_status(client: Client) -> dict[str, Any]:
     for model in client.iter_models(page_size=200):
         name = model["name"]
         latest = client.list_drift(name, limit=1).items
-        incidents = client.list_incidents(name, limit=1000).items
+        incidents = client.page(
+            f"/v1/models/{quote(name, safe='')}/drift/incidents", {"status": "open", "limit": 100}
+        ).items
         models.append(
             {
                 "name": name,
@@ -411,7 +414,7 @@ def gather_status(client: Client) -> dict[str, Any]:
                 "records": model["records"],
                 "reference_rows": (model.get("reference") or {}).get("rows"),
                 "last_evaluation": latest[0] if latest else None,
-                "open_incidents": [i for i in incidents if i["status"] == "open"],
+                "open_incidents": incidents,
             }
         )
     try:

@@ -843,7 +843,7 @@ class Demo:
             )
         s.say(f"API docs:           {self.url}/docs")
         if self.export_path is not None and self.own:
-            s.say(f"training data:      {self.export_path}")
+            s.say(f"training data:      {self.export_path}   (deleted when the demo stops)")
         s.say(f"admin key:          {admin_key}")
         if self.unavailable:
             s.say("not available on this server: " + "; ".join(self.unavailable))

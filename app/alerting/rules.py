@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from app.alerting import outbox
 from app.alerting.message import Severity, format_timestamp
-from app.alerting.models import AlertChannel, AlertDelivery
+from app.alerting.models import Alert, AlertChannel, AlertDelivery
 from app.db import Database, utcnow
 from app.events import IncidentClosed, IncidentOpened, RetrainingDataReady
 from app.models import MonitoredModel
@@ -51,6 +51,7 @@ log = logging.getLogger("driftdesk.alerting")
 _RULES_LOCK: Final = 7419005
 FEATURES_SHOWN: Final = 8
 BACKLOG_RESOLVE_SHARE: Final = 0.9
+QUEUE_RULES: Final = ("queue.sla", "queue.backlog", "data_quality.surge")
 
 
 def _since(started: dt.datetime, now: dt.datetime) -> str:
@@ -113,6 +114,15 @@ def drift_opened(session: Session, event: IncidentOpened, *, settings: Settings)
         ticket=f"/v1/tickets?model={event.model_name}&kind=drift",
         report=f"/ui/models/{event.model_name}/evaluations/{event.evaluation_id}/report",
     )
+    stale = outbox.firing(session, group_key=drift_key(event.model_name))
+    if stale is not None:  # its close was never seen (raised before alerting existed)
+        outbox.resolve(
+            session,
+            now=event.at,
+            dedup_key=stale.dedup_key,
+            title=f"Drift on {event.model_name}: superseded by incident {event.incident_id}",
+            summary="A new incident opened; this alert continues there.",
+        )
     outbox.fire(
         session,
         outbox.AlertSpec(
@@ -384,6 +394,21 @@ def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> in
             settings=settings,
             now=now,
         )
+    # A model archived while its queue alert fires: nothing will ever resolve it otherwise.
+    active = {m.name for m in models}
+    for rule in QUEUE_RULES:
+        for alert in session.scalars(
+            select(Alert).where(Alert.rule == rule, Alert.status == "firing")
+        ).all():
+            if alert.model_name not in active:
+                outbox.resolve(
+                    session,
+                    now=now,
+                    dedup_key=alert.dedup_key,
+                    title=f"{alert.model_name} is no longer monitored",
+                    summary=f"The model {alert.model_name} was archived; this alert is closed.",
+                )
+                changed += 1
     return changed
 
 

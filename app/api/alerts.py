@@ -69,7 +69,20 @@ def create_channel(
 ) -> ChannelOut:
     """Add a channel. The target is checked now (webhook and Slack URLs must not reach
     link-local or metadata addresses, nor private ones unless allowed); webhook channels
-    need a `whsec_` signing secret, which is never shown again."""
+    need a `whsec_` signing secret, which is never shown again.
+
+    A webhook channel receives `POST`s signed per the Standard Webhooks spec
+    (`webhook-id`, stable across retries and the receiver's idempotency key;
+    `webhook-timestamp`; `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`)
+    with the JSON body `{"type", "timestamp", "schema_version": 1, "data": {"alert_id",
+    "dedup_key", "rule", "model", "severity", "status", "repeat", "title", "summary",
+    "fields": [{"name", "value"}], "links"}}`. `type` is the rule and what happened
+    (`drift.incident.opened` / `.closed`, `queue.sla.breached` / `.recovered`,
+    `queue.backlog.exceeded` / `.recovered`, `data_quality.surge.started` / `.ended`,
+    `training_data.ready`, `channel.delivery_failed` / `channel.delivery_recovered`,
+    `channel.test`); the firing, reminder and resolved messages of one episode share
+    `dedup_key`. Answer 2xx to accept, 410 to be disabled; 5xx, 429 and timeouts are
+    retried with backoff (honouring `Retry-After`), other 4xx are dead-lettered."""
     channel = service.create_channel(session, body=body, settings=settings, now=utcnow())
     return service.channel_out(channel)
 

@@ -81,6 +81,10 @@ def test_sla_backlog_and_data_quality_surge_fire_once_and_resolve(
     assert [a["status"] for a in backlogs] == ["firing", "resolved"]
     assert backlogs[0]["dedup_key"] != backlogs[1]["dedup_key"]
 
+    assert client.delete("/v1/models/churn").status_code in (200, 204)  # archived
+    run_alert_rules(db, settings, now=now)
+    assert alerts(client, status="firing") == []  # nothing fires on for ever
+
 
 def test_retraining_data_ready_is_an_info_notice(
     client: TestClient, db: Database, settings: Settings, http_receiver: Receiver

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, pool, text
+from sqlalchemy.engine import Connection
 
 import app.all_models  # noqa: F401  (registers every table on Base.metadata)
 from alembic import context
@@ -38,11 +39,16 @@ def run_online() -> None:
         _run(connectable)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # replicas and workers all migrate on start: one at a time, the others then
+        # find the schema at head and do nothing (released at the end of the session)
+        connection.execute(text("SELECT pg_advisory_lock(7419000)"))
+        connection.commit()
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
+        render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
     with context.begin_transaction():

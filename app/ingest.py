@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from app.columns import CONFIDENCE, PREDICTION, Columns, feature_columns
 from app.errors import ValidationFailed
-from app.models import BlockCounts, MonitoredModel, Prediction
+from app.models import BlockCounts, MonitoredModel
 from app.schemas import PredictionIn
 from app.sketches import get_spec
 from monitors.sketch import SketchSpec
@@ -173,6 +173,28 @@ def _insert_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
     )
 
 
+def _existing_ids(
+    session: Session, model_id: int, client_ids: list[str], *, on_sqlite: bool
+) -> set[str]:
+    """Which of ``client_ids`` the model already has: one statement with one parameter.
+
+    ``IN (:id_1, ..., :id_1000)`` costs a statement compiled with a thousand bound
+    parameters on every batch; an array (PostgreSQL) or a JSON list (SQLite) does not.
+    """
+    if not client_ids:
+        return set()
+    if on_sqlite:
+        sql = (
+            "SELECT client_id FROM predictions WHERE model_id = ? "
+            "AND client_id IN (SELECT value FROM json_each(?))"
+        )
+        ids: Any = _json(client_ids)
+    else:
+        sql = "SELECT client_id FROM predictions WHERE model_id = %s AND client_id = ANY(%s)"
+        ids = client_ids
+    return set(session.connection().exec_driver_sql(sql, (model_id, ids)).scalars())
+
+
 def store_batch(
     session: Session, model: MonitoredModel, batch: ValidatedBatch, *, now: dt.datetime
 ) -> StoredBatch:
@@ -183,17 +205,8 @@ def store_batch(
     first_of: dict[str, int] = {}
     for i, cid in enumerate(batch.client_ids):
         first_of.setdefault(cid, i)
-    existing = (
-        set(
-            session.scalars(
-                select(Prediction.client_id).where(
-                    Prediction.model_id == model.id, Prediction.client_id.in_(list(first_of))
-                )
-            )
-        )
-        if first_of
-        else set()
-    )
+    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    existing = _existing_ids(session, model.id, list(first_of), on_sqlite=on_sqlite)
     candidates = [i for cid, i in first_of.items() if cid not in existing]
     if not candidates:
         return StoredBatch(batch, np.empty(0, dtype=np.intp), [], n)
@@ -208,10 +221,10 @@ def store_batch(
     ).scalar_one()
     first_seq = end - len(candidates)
 
-    on_sqlite = session.get_bind().dialect.name == "sqlite"
     when = _sqlite_time if on_sqlite else (lambda t: t)
     received = when(now)
     confidence = [None if math.isnan(c) else c for c in batch.confidence.tolist()]
+    output_json = {label: _json(label) for label in model.labels or ()}
     records, client_ids, timestamps, outputs = (
         batch.records,
         batch.client_ids,
@@ -226,7 +239,7 @@ def store_batch(
             when(timestamps[i]),
             received,
             _json(records[i].features),
-            _json(outputs[i]),
+            output_json[outputs[i]] if outputs[i] in output_json else _json(outputs[i]),
             confidence[i],
             None if records[i].probabilities is None else _json(records[i].probabilities),
             records[i].model_version,
@@ -237,14 +250,15 @@ def store_batch(
     # A concurrent writer (another replica) may have taken an id between the check
     # and the insert: ON CONFLICT DO NOTHING skipped it, so it is a duplicate too.
     # The rows this request wrote are the ones holding its sequence numbers.
+    mark = "?" if on_sqlite else "%s"
     inserted: dict[int, int] = dict(
-        session.execute(
-            select(Prediction.seq, Prediction.id).where(
-                Prediction.model_id == model.id,
-                Prediction.seq >= first_seq,
-                Prediction.seq < end,
-            )
-        ).all()
+        session.connection()
+        .exec_driver_sql(
+            f"SELECT seq, id FROM predictions WHERE model_id = {mark} "
+            f"AND seq >= {mark} AND seq < {mark}",
+            (model.id, first_seq, end),
+        )
+        .all()
     )
     kept = [(k, i) for k, i in enumerate(candidates) if first_seq + k in inserted]
     positions = np.array([i for _, i in kept], dtype=np.intp)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
@@ -83,19 +82,7 @@ def create_app(
         max_upload_bytes=settings.max_upload_bytes,
     )
 
-    @app.middleware("http")
-    async def _observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        elapsed = time.perf_counter() - started
-        metrics.REQUESTS.inc(request.method, path, str(response.status_code))
-        metrics.LATENCY.observe(elapsed, request.method, path)
-        return response
-
+    app.add_middleware(metrics.RequestMetrics)
     for module in (keys, models, reference, predictions, drift, tickets, training, alerts):
         app.include_router(module.router)
     _install_ops(app)

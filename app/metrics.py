@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Sample = tuple[str, dict[str, str], float]
 
@@ -132,3 +134,30 @@ def render(session: Session) -> str:
             keys = tuple(labels)
             lines.append(f"{sample_name}{_labels(keys, tuple(labels[k] for k in keys))} {value}")
     return "\n".join(lines) + "\n"
+
+
+class RequestMetrics:
+    """Counts requests and times them by route template (pure ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.inc(scope["method"], path, str(status))
+            LATENCY.observe(time.perf_counter() - started, scope["method"], path)

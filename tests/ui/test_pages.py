@@ -234,3 +234,26 @@ def test_queue_filters_and_pages(client: TestClient) -> None:
     assert client.get("/ui/queue?kind=drift").text.count('class="badge kind"') == 0
     r = client.get("/ui/queue?model=nope")
     assert r.status_code == 200 and "no model named" in r.text
+
+
+def test_every_kind_of_ticket_page_renders(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    seed_traffic(client, db, settings, tickets=2)
+    r = client.patch("/v1/models/churn", json={"options": {"review_rate": 1.0}})
+    assert r.status_code == 200, r.text
+    first = client.post("/v1/tickets/claim", json={"kind": "low_confidence"}).json()
+    r = client.post(f"/v1/tickets/{first['id']}/resolve", json={"label": "churn"})
+    assert r.status_code == 200, r.text
+    sign_in(client, secret_of(make_key(client, "review", name="second")))
+    with db.session(readonly=True) as s:
+        tickets = {t.kind: t.id for t in s.scalars(select(Ticket))}
+    assert {"drift", "data_quality", "low_confidence", "second_review"} <= set(tickets)
+    for kind, tid in tickets.items():
+        page = client.get(f"/ui/tickets/{tid}")
+        assert page.status_code == 200, (kind, page.text[-1500:])
+        assert f"Ticket #{tid}" in page.text
+    # an independent second review does not show the first reviewer's label
+    review = client.get(f"/ui/tickets/{tickets['second_review']}").text
+    assert "churn</td>" not in review and "Labels</h3>" not in review
+    assert client.get("/ui/tickets/999999").status_code == 404

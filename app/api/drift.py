@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+import app.drift.metrics  # noqa: F401  (registers the drift gauges with /metrics)
 from app import catalog
 from app.auth import AdminDep, ReviewerDep, SessionDep, SettingsDep
 from app.db import utcnow

@@ -234,3 +234,17 @@ def test_evaluations_are_stored_once_per_step(
     with db.session(readonly=True) as s:
         blocks = s.scalars(select(DriftEvaluation.scheduled_block)).all()
     assert sorted(blocks) == [0, 1, 2]
+
+
+def test_metrics_show_incidents_and_evaluations(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    create_model_with_reference(client)
+    post(client, predictions(1000, seed=61))
+    run_evaluator(db, settings)
+    post(client, predictions(1000, seed=62, prefix="shift", age_shift=15.0))
+    run_evaluator(db, settings)
+    text = client.get("/metrics").text
+    assert 'driftdesk_drift_incidents_open{model="churn"} 1' in text
+    assert 'driftdesk_drift_evaluations{model="churn",status="drift"} 2' in text
+    assert 'driftdesk_drift_last_evaluation_age_seconds{model="churn"}' in text

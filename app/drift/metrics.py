@@ -12,7 +12,7 @@ from app.models import MonitoredModel
 
 
 def _names(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(MonitoredModel.id, MonitoredModel.name)))
+    return dict(session.execute(select(MonitoredModel.id, MonitoredModel.name)).all())
 
 
 @register_collector
@@ -23,7 +23,7 @@ def open_incidents(session: Session) -> tuple[str, str, list[Sample]]:
             select(DriftIncident.model_id, func.count())
             .where(DriftIncident.status == "open")
             .group_by(DriftIncident.model_id)
-        )
+        ).all()
     )
     return (
         "driftdesk_drift_incidents_open",

@@ -22,7 +22,7 @@ _lock = threading.Lock()
 
 
 def get_spec(session: Session, reference_id: int) -> SketchSpec:
-    key = (session.get_bind().url.render_as_string(), reference_id)
+    key = (session.get_bind().engine.url.render_as_string(), reference_id)
     with _lock:
         spec = _cache.get(key)
         if spec is not None:

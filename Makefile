@@ -36,7 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/drift_speed.py
 	$(BIN)/python bench/drift_quality.py
-	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/queue_throughput.py
+	$(BIN)/python bench/ui_queue.py
+	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/client_log.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

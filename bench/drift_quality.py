@@ -33,9 +33,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, Python puts bench/ first on the path, where a file named like a
-# stdlib module (bench/queue.py) shadows it for numpy, scikit-learn and Evidently:
-# put the repository root there instead, and import bench._data as bench's module.
+# Run as a script, Python puts bench/ first on the path: put the repository root
+# there instead, so the checkout's packages and bench._data import the same way
+# whatever the folder holds.
 sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-# The repository root replaces this script's folder on the path: bench/queue.py would
-# otherwise shadow the standard library's queue module (pyarrow imports it).
+# The repository root replaces this script's folder on the path, so the checkout's
+# packages import the same way whatever bench/ holds.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from fastapi.testclient import TestClient  # noqa: E402

@@ -1,4 +1,3 @@
-# ruff: noqa: E402  (the import path is fixed before anything else is imported)
 """Exception-queue throughput over HTTP: concurrent reviewers claim and resolve until empty.
 
 For each backend (a temporary SQLite file, and PostgreSQL when
@@ -9,17 +8,10 @@ clients (httpx, one API key each) claim + resolve until the queue answers 204.
 It prints claim+resolve cycles per second and claim latency percentiles per
 backend, side by side, and checks every ticket was resolved exactly once.
 
-    .venv/bin/python bench/queue.py [--tickets 5000] [--reviewers 4] [--postgres URL]
+    .venv/bin/python bench/queue_throughput.py [--tickets 5000] [--reviewers 4] [--postgres URL]
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# This file is called queue.py: keep its folder off the import path, or it would
-# shadow the standard library's queue module for everything imported below.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import os
@@ -28,11 +20,13 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx

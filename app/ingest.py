@@ -169,7 +169,7 @@ def _insert_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
         f"INSERT INTO predictions ({', '.join(_ROW_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(_ROW_COLUMNS))}) "
         "ON CONFLICT (model_id, client_id) DO NOTHING",
-        rows,  # type: ignore[arg-type]
+        rows,
     )
 
 
@@ -195,10 +195,72 @@ def _existing_ids(
     return set(session.connection().exec_driver_sql(sql, (model_id, ids)).scalars())
 
 
+@dataclass
+class RowValues:
+    """Each record's stored values in the driver's types, minus its id and sequence number.
+
+    Computed before the write transaction (JSON text, timestamps), so the write
+    lock (SQLite's one writer; the model row on PostgreSQL) is held for less.
+    """
+
+    on_sqlite: bool
+    values: list[tuple[Any, ...]]  # ts, received_at, features, prediction, confidence, ...
+    # sketch counts of the whole batch against this reference, used when the batch
+    # is stored whole into one block (the usual case)
+    reference_id: int | None = None
+    counts: npt.NDArray[np.int64] | None = None
+
+
+def row_values(
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    *,
+    on_sqlite: bool,
+    now: dt.datetime,
+    spec: SketchSpec | None = None,
+) -> RowValues:
+    """The values ``store_batch`` inserts for each record of ``batch``.
+
+    With ``spec`` (the sketch of the model's reference), the batch's counts too.
+    """
+    when = _sqlite_time if on_sqlite else (lambda t: t)
+    received = when(now)
+    confidence = [None if math.isnan(c) else c for c in batch.confidence.tolist()]
+    output_json = {label: _json(label) for label in model.labels or ()}
+    return RowValues(
+        on_sqlite,
+        [
+            (
+                when(ts),
+                received,
+                _json(r.features),
+                output_json[out] if out in output_json else _json(out),
+                conf,
+                None if r.probabilities is None else _json(r.probabilities),
+                r.model_version,
+            )
+            for r, ts, out, conf in zip(
+                batch.records, batch.timestamps, batch.outputs, confidence, strict=True
+            )
+        ],
+        reference_id=model.reference_id if spec is not None else None,
+        counts=spec.count(batch.columns.values) if spec is not None else None,
+    )
+
+
 def store_batch(
-    session: Session, model: MonitoredModel, batch: ValidatedBatch, *, now: dt.datetime
+    session: Session,
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    *,
+    now: dt.datetime,
+    values: RowValues | None = None,
 ) -> StoredBatch:
-    """Insert the batch's new rows and add them to the model's window blocks."""
+    """Insert the batch's new rows and add them to the model's window blocks.
+
+    ``values`` (from :func:`row_values`, computed before the transaction) saves
+    that work inside it.
+    """
     n = len(batch.client_ids)
     # A record whose id was already accepted (before, or earlier in this batch) is a
     # duplicate and changes nothing.
@@ -221,30 +283,11 @@ def store_batch(
     ).scalar_one()
     first_seq = end - len(candidates)
 
-    when = _sqlite_time if on_sqlite else (lambda t: t)
-    received = when(now)
-    confidence = [None if math.isnan(c) else c for c in batch.confidence.tolist()]
-    output_json = {label: _json(label) for label in model.labels or ()}
-    records, client_ids, timestamps, outputs = (
-        batch.records,
-        batch.client_ids,
-        batch.timestamps,
-        batch.outputs,
-    )
+    if values is None or values.on_sqlite != on_sqlite:
+        values = row_values(model, batch, on_sqlite=on_sqlite, now=now)
+    client_ids, prepared = batch.client_ids, values.values
     rows = [
-        (
-            model.id,
-            client_ids[i],
-            first_seq + k,
-            when(timestamps[i]),
-            received,
-            _json(records[i].features),
-            output_json[outputs[i]] if outputs[i] in output_json else _json(outputs[i]),
-            confidence[i],
-            None if records[i].probabilities is None else _json(records[i].probabilities),
-            records[i].model_version,
-        )
-        for k, i in enumerate(candidates)
+        (model.id, client_ids[i], first_seq + k, *prepared[i]) for k, i in enumerate(candidates)
     ]
     _insert_rows(session, rows)
     # A concurrent writer (another replica) may have taken an id between the check
@@ -264,7 +307,10 @@ def store_batch(
     positions = np.array([i for _, i in kept], dtype=np.intp)
     seqs = np.array([first_seq + k for k, _ in kept], dtype=np.int64)
     if model.reference_id is not None and len(positions):
-        _add_block_counts(session, model, batch, positions, seqs, now=now)
+        whole = len(positions) == batch.columns.rows and values.reference_id == model.reference_id
+        _add_block_counts(
+            session, model, batch, positions, seqs, now=now, counts=values.counts if whole else None
+        )
     return StoredBatch(
         batch,
         positions,
@@ -291,15 +337,23 @@ def block_parts(
     model_id: int,
     reference_id: int,
     now: dt.datetime,
+    counts_of_all: npt.NDArray[np.int64] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of ``block_counts`` for a set of records: one per block they fall in."""
+    """Rows of ``block_counts`` for a set of records: one per block they fall in.
+
+    ``counts_of_all`` (the counts of all the records, computed beforehand) is used
+    when they all fall in one block.
+    """
     if window.kind == "count":
         blocks = window.blocks_of_sequence(seqs)
     else:
         blocks = window.blocks_of_times(np.array([t.timestamp() for t in stamps]))
     parts = []
     for block, group in split_by_block(blocks):
-        counts = spec.count({k: v[group] for k, v in columns.values.items()})
+        if counts_of_all is not None and len(group) == columns.rows:
+            counts = counts_of_all
+        else:
+            counts = spec.count({k: v[group] for k, v in columns.values.items()})
         times = [stamps[j] for j in group]
         confidence = columns.values.get(CONFIDENCE)
         present = (
@@ -330,6 +384,7 @@ def _add_block_counts(
     seqs: npt.NDArray[np.int64],
     *,
     now: dt.datetime,
+    counts: npt.NDArray[np.int64] | None = None,
 ) -> None:
     assert model.reference_id is not None
     parts = block_parts(
@@ -341,5 +396,6 @@ def _add_block_counts(
         model_id=model.id,
         reference_id=model.reference_id,
         now=now,
+        counts_of_all=counts,
     )
     session.execute(insert(BlockCounts), parts)

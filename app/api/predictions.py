@@ -20,7 +20,7 @@ from app.errors import (
     ValidationFailed,
     validation_error_from_pydantic,
 )
-from app.ingest import store_batch, validate_batch
+from app.ingest import row_values, store_batch, validate_batch
 from app.intake import on_batch_stored
 from app.models import Prediction
 from app.pagination import (
@@ -39,6 +39,7 @@ from app.schemas import (
     PredictionOut,
 )
 from app.settings import Settings
+from app.sketches import get_spec
 
 router = APIRouter(prefix="/v1/models/{name}", tags=["predictions"])
 
@@ -137,10 +138,19 @@ async def post_predictions(
         try:
             records, prefix = _parse_predictions(parse_json(raw, request), settings)
             now = utcnow()
+            # Validation needs only the model's schema, so it runs before the write
+            # transaction: SQLite's one write lock is then held for the writes alone.
+            with db.session(readonly=True) as session:
+                schema = catalog.active_model(session, name)
+                spec = get_spec(session, schema.reference_id) if schema.reference_id else None
+            batch = validate_batch(schema, records, now=now, prefix=prefix)
+            values = row_values(schema, batch, on_sqlite=db.is_sqlite, now=now, spec=spec)
             with db.session() as session:
                 model = catalog.active_model(session, name)
-                batch = validate_batch(model, records, now=now, prefix=prefix)
-                stored = store_batch(session, model, batch, now=now)
+                if model.updated_at != schema.updated_at:  # changed meanwhile: check again
+                    batch = validate_batch(model, records, now=now, prefix=prefix)
+                    values = row_values(model, batch, on_sqlite=db.is_sqlite, now=now)
+                stored = store_batch(session, model, batch, now=now, values=values)
                 exceptions = on_batch_stored(session, model, stored, now=now)
         except ValidationFailed:
             metrics.RECORDS_REJECTED.inc(name)

@@ -114,6 +114,30 @@ def test_a_batch_is_stored_with_its_block_counts(client: TestClient, db: Databas
     assert client.get("/v1/models/churn").json()["records"] == 1200
 
 
+def test_counts_are_the_same_whichever_way_a_batch_is_counted(
+    client: TestClient, db: Database
+) -> None:
+    # A batch stored whole into one block uses counts computed before the write
+    # transaction; one with a duplicate is counted inside it. Same records, same counts.
+    create_model_with_reference(client, name="whole")
+    create_model_with_reference(client, name="split")
+    batch = predictions(100, seed=5)
+    r = client.post("/v1/models/whole/predictions", json={"predictions": batch})
+    assert r.json()["accepted"] == 100
+    r = client.post("/v1/models/split/predictions", json={"predictions": [*batch, batch[0]]})
+    assert (r.json()["accepted"], r.json()["duplicates"]) == (100, 1)
+    with db.session(readonly=True) as session:
+        parts = session.execute(
+            select(MonitoredModel.name, BlockCounts.rows, BlockCounts.counts).join(
+                MonitoredModel, MonitoredModel.id == BlockCounts.model_id
+            )
+        ).all()
+    by_model = {name: (rows, decode_counts(blob)) for name, rows, blob in parts}
+    assert by_model["whole"][0] == by_model["split"][0] == 100
+    assert np.array_equal(by_model["whole"][1], by_model["split"][1])
+    assert by_model["whole"][1].sum() > 0
+
+
 def test_time_windows_count_records_into_time_blocks(client: TestClient, db: Database) -> None:
     create_model_with_reference(client, window={"kind": "time", "size": "1h", "step": "10m"})
     records = stamped(30, start=T0)

@@ -72,10 +72,16 @@ def bare_app() -> FastAPI:
 
 
 class BareServer:
-    def __init__(self) -> None:
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     def __enter__(self) -> BareServer:
         self.proc = subprocess.Popen(
@@ -90,6 +96,8 @@ class BareServer:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--workers",
+                str(self.workers),
             ],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -160,11 +168,28 @@ class Bodies:
         return b'{"predictions":[' + b",".join(parts) + b"]}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of a process and its live descendants (uvicorn workers)."""
+    ticks = 0
+    pending = [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:  # exited meanwhile
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     name: str
     seconds: float = 0.0
     records: int = 0
+    server_cpu: float = float("nan")  # seconds of server CPU while measuring
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -172,12 +197,25 @@ class Result:
     def rate(self) -> float:
         return self.records / self.seconds if self.seconds else 0.0
 
+    @property
+    def cpu_ms_per_1000(self) -> float:
+        """Server CPU per 1,000 records: what a busy machine does not distort much."""
+        return self.server_cpu / self.records * 1e6 if self.records else float("nan")
+
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies, q) * 1000) if self.latencies else float("nan")
 
 
 def load(
-    name: str, url: str, path: str, *, seconds: float, clients: int, batch: int, headers: Any
+    name: str,
+    url: str,
+    path: str,
+    *,
+    seconds: float,
+    clients: int,
+    batch: int,
+    headers: Any,
+    pid: int,
 ) -> Result:
     """``clients`` threads posting batches for ``seconds``; a short warm-up is not counted."""
     bodies = Bodies(batch)
@@ -208,10 +246,11 @@ def load(
         t.start()
     time.sleep(min(2.0, seconds / 5))  # warm-up: connections, caches, first blocks
     counting.set()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(pid)
     time.sleep(seconds)
     stop.set()
     result.seconds = time.perf_counter() - started
+    result.server_cpu = cpu_seconds(pid) - cpu
     for t in threads:
         t.join(60)
     return result
@@ -243,7 +282,9 @@ def prepare_model(url: str) -> None:
 
 def run_driftdesk(name: str, database_url: str, args: argparse.Namespace) -> Result:
     env = {"DRIFTDESK_DATABASE_URL": database_url, "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": ADMIN}
-    serve_args = ["--no-background"] if args.no_background else []
+    serve_args = ["--workers", str(args.workers)]
+    if args.no_background:
+        serve_args.append("--no-background")
     with DriftdeskServer(env=env, args=serve_args) as server:
         prepare_model(server.url)
         result = load(
@@ -254,6 +295,7 @@ def run_driftdesk(name: str, database_url: str, args: argparse.Namespace) -> Res
             clients=args.clients,
             batch=args.batch,
             headers={"Authorization": f"Bearer {ADMIN}"},
+            pid=server.pid,
         )
         stored = httpx.get(
             f"{server.url}/v1/models/{MODEL}",
@@ -293,6 +335,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per server")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes, for both servers"
+    )
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL")
     parser.add_argument("--no-background", action="store_true", help="serve without the loops")
     parser.add_argument("--skip-bare", action="store_true", help="do not run the ceiling")
@@ -300,7 +345,7 @@ def main() -> int:
 
     results: list[Result] = []
     if not args.skip_bare:
-        with BareServer() as bare:
+        with BareServer(args.workers) as bare:
             results.append(
                 load(
                     "bare endpoint (parse only)",
@@ -310,6 +355,7 @@ def main() -> int:
                     clients=args.clients,
                     batch=args.batch,
                     headers={},
+                    pid=bare.pid,
                 )
             )
     with tempfile.TemporaryDirectory() as tmp:
@@ -323,14 +369,21 @@ def main() -> int:
 
     print(
         f"\n{args.clients} clients, batches of {args.batch:,} records of 25 features, "
-        f"{args.seconds:.0f} s each\n"
+        f"{args.seconds:.0f} s each, {args.workers} uvicorn worker(s) per server\n"
     )
-    print(f"{'':30} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'batches':>8} {'errors':>7}")
+    print(
+        f"{'':30} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'batches':>8} {'errors':>7}"
+        f" {'server CPU ms/1k':>17}"
+    )
     for r in results:
         print(
             f"{r.name:30} {r.rate:>10,.0f} {r.percentile(50):>8.1f} {r.percentile(99):>8.1f} "
-            f"{len(r.latencies):>8} {len(r.errors):>7}"
+            f"{len(r.latencies):>8} {len(r.errors):>7} {r.cpu_ms_per_1000:>17.1f}"
         )
+    load1, load5, _ = os.getloadavg()
+    print(
+        f"\nload average during the run: {load1:.1f} (1 min), {load5:.1f} (5 min) on {os.cpu_count()} CPUs"
+    )
     for r in results:
         for error in r.errors[:3]:
             print(f"  {r.name}: {error}")

@@ -127,14 +127,17 @@ class SqliteWriter:
     Without it, concurrent writers meet on SQLite's busy handler, which sleeps up
     to 100 ms between tries: under concurrent ingest, p99 latency was seconds while
     the database sat idle between the sleeps. Writers of one process queue on a
-    reentrant thread lock; writers of different processes (uvicorn workers, a
+    thread lock; writers of different processes (uvicorn workers, a
     ``driftdesk worker``) on an ``flock`` of a file beside the database. Both hand
     the lock over the moment it is released.
+
+    The lock is a plain ``Lock``, owned by no thread: a request's unit of work
+    (a FastAPI dependency) is entered on one worker thread and left on another.
+    It is not reentrant, so a write session must never open another one.
     """
 
     def __init__(self, database: str | None) -> None:
-        self._thread = threading.RLock()
-        self._depth = 0
+        self._thread = threading.Lock()
         self._fd: int | None = None
         if fcntl is not None and database and database != ":memory:":
             try:
@@ -145,18 +148,18 @@ class SqliteWriter:
     def __enter__(self) -> None:
         self._thread.acquire()
         try:
-            if self._depth == 0 and self._fd is not None:
+            if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
             self._thread.release()
             raise
-        self._depth += 1
 
     def __exit__(self, *exc: object) -> None:
-        self._depth -= 1
-        if self._depth == 0 and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._thread.release()
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
 
     def close(self) -> None:
         if self._fd is not None:

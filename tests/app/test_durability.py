@@ -44,6 +44,39 @@ def _post_until_refused(
 
 
 @pytest.mark.slow
+def test_concurrent_writes_through_a_real_server(tmp_path: Path) -> None:
+    """Many write requests at once, on routes whose unit of work is a dependency.
+
+    uvicorn runs a sync dependency's enter and exit on whichever worker thread is
+    free, so a write session is often opened on one thread and closed on another;
+    the writer lock must allow that, and every write must still be committed.
+    """
+    env = {
+        "DRIFTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'dd.db'}",
+        "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": ADMIN,
+    }
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    statuses: list[int] = []
+
+    def create_keys(worker: int) -> None:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+            for i in range(10):
+                body = {"name": f"w{worker}-{i}", "scopes": ["ingest"]}
+                statuses.append(client.post("/v1/keys", json=body).status_code)
+
+    with DriftdeskServer(env=env, log=tmp_path / "serve.log", cwd=tmp_path) as server:
+        threads = [threading.Thread(target=create_keys, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        r = httpx.get(server.url + "/v1/keys", headers=headers, params={"limit": 100}, timeout=30)
+        listed = r.json()["items"]
+    assert statuses == [201] * 40, server.output()[-2000:]
+    assert len(listed) == 41
+
+
+@pytest.mark.slow
 def test_every_acknowledged_record_survives_sigkill(tmp_path: Path) -> None:
     db = tmp_path / "dd.db"
     env = {"DRIFTDESK_DATABASE_URL": f"sqlite:///{db}", "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": ADMIN}

@@ -148,6 +148,16 @@ def ensure_admin_key(db: Database, settings: Settings) -> None:
         if has_admin_key(session):
             return
         bootstrap = settings.bootstrap_admin_key
+        if bootstrap is not None and session.scalar(
+            select(ApiKey.id).where(ApiKey.secret_hash == hash_secret(bootstrap.get_secret_value()))
+        ):
+            # That secret was the admin key and has been revoked: revocation stands
+            # (re-creating it also broke start-up on the unique secret hash).
+            log.error(
+                "DRIFTDESK_BOOTSTRAP_ADMIN_KEY is a revoked key and no admin key is left: "
+                "create one with 'driftdesk keys create --name admin --scopes admin'"
+            )
+            return
         row, secret = new_key(
             "bootstrap-admin", ["admin"], secret=bootstrap.get_secret_value() if bootstrap else None
         )

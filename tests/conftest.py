@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +72,14 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(
-    request: pytest.FixtureRequest, _templates: dict[str, str], tmp_path: Path
+@contextmanager
+def fresh_database(
+    backend: str, templates: dict[str, str], folder: Path, *, prefix: str = "dd_t"
 ) -> Iterator[str]:
-    """A fresh, migrated database URL; parametrised over SQLite and PostgreSQL."""
-    if request.param == "sqlite":
-        target = tmp_path / "driftdesk.db"
-        shutil.copyfile(_templates["sqlite"], target)
+    """A copy of the migrated template: a file in ``folder``, or a PostgreSQL database."""
+    if backend == "sqlite":
+        target = folder / "driftdesk.db"
+        shutil.copyfile(templates["sqlite"], target)
         yield f"sqlite:///{target}"
         return
     base = pg_base_url()
@@ -86,12 +87,23 @@ def db_url(
         pytest.skip(
             f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
         )
-    name = f"dd_t_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with _pg_admin(base) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgres"]}"')
-    yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    with _pg_admin(base) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates["postgres"]}"')
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _pg_admin(base) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(
+    request: pytest.FixtureRequest, _templates: dict[str, str], tmp_path: Path
+) -> Iterator[str]:
+    """A fresh, migrated database URL; parametrised over SQLite and PostgreSQL."""
+    with fresh_database(request.param, _templates, tmp_path) as url:
+        yield url
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:

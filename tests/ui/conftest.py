@@ -8,11 +8,9 @@ own copy of the migrated template database (SQLite file or PostgreSQL
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy.engine import make_url
 
 from app.db import Database, make_engine
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import ADMIN_SECRET, BACKENDS, PG_ENV, _pg_admin, make_settings, pg_base_url
+from tests.conftest import ADMIN_SECRET, BACKENDS, fresh_database, make_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -63,22 +60,9 @@ def live_db_url(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """A fresh migrated database for one module (the per-test ``db_url``, module-scoped)."""
-    if request.param == "sqlite":
-        target = tmp_path_factory.mktemp("ui-db") / "driftdesk.db"
-        shutil.copyfile(_templates["sqlite"], target)
-        yield f"sqlite:///{target}"
-        return
-    base = pg_base_url()
-    if not base:
-        pytest.skip(
-            f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
-        )
-    name = f"dd_ui_{uuid.uuid4().hex[:12]}"
-    with _pg_admin(base) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgres"]}"')
-    yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    with _pg_admin(base) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    folder = tmp_path_factory.mktemp("ui-db")
+    with fresh_database(request.param, _templates, folder, prefix="dd_ui") as url:
+        yield url
 
 
 def serve(settings: Settings, db: Database) -> Iterator[str]:

@@ -127,6 +127,16 @@ def feature_columns(
     return Columns(len(rows), values)
 
 
+def add_outputs(
+    columns: Columns, *, task: str, outputs: Sequence[Any], confidence: FloatArray
+) -> None:
+    """Add the model's outputs, which drift watches like features: prediction and confidence."""
+    columns.values[PREDICTION] = np.array(
+        outputs, dtype=object if task == "classification" else np.float64
+    )
+    columns.values[CONFIDENCE] = confidence
+
+
 def _loc_of(loc: Loc, name: str, i: int) -> list[str | int]:
     return loc(i, name)
 

@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from app.columns import CONFIDENCE, PREDICTION, Columns, feature_columns
+from app.columns import CONFIDENCE, Columns, add_outputs, feature_columns
 from app.errors import ValidationFailed
 from app.models import BlockCounts, MonitoredModel
 from app.schemas import PredictionIn
@@ -113,12 +113,7 @@ def validate_batch(
             confidence[i] = r.confidence
         elif r.probabilities:
             confidence[i] = max(r.probabilities.values())
-    columns.values[PREDICTION] = (
-        np.array(outputs, dtype=object)
-        if model.task == "classification"
-        else np.array(outputs, dtype=np.float64)
-    )
-    columns.values[CONFIDENCE] = confidence
+    add_outputs(columns, task=model.task, outputs=outputs, confidence=confidence)
     client_ids = [r.id or f"dd-{uuid.uuid4().hex}" for r in records]
     timestamps = [r.timestamp or now for r in records]
     return ValidatedBatch(records, client_ids, timestamps, outputs, confidence, columns)

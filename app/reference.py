@@ -23,6 +23,7 @@ from app.columns import (
     CONFIDENCE,
     PREDICTION,
     Columns,
+    add_outputs,
     categorical_column,
     feature_columns,
     missing_mask,
@@ -284,14 +285,13 @@ def prediction_columns(model: MonitoredModel, rows: Sequence[Prediction]) -> Col
     columns = feature_columns(
         model.features, [p.features for p in rows], strict=False, loc=lambda i, n: [i, n]
     )
-    outputs = [p.prediction for p in rows]
-    columns.values[PREDICTION] = (
-        np.array(outputs, dtype=object)
-        if model.task == "classification"
-        else np.array(outputs, dtype=np.float64)
-    )
-    columns.values[CONFIDENCE] = np.array(
-        [np.nan if p.confidence is None else p.confidence for p in rows], dtype=np.float64
+    add_outputs(
+        columns,
+        task=model.task,
+        outputs=[p.prediction for p in rows],
+        confidence=np.array(
+            [np.nan if p.confidence is None else p.confidence for p in rows], dtype=np.float64
+        ),
     )
     return columns
 

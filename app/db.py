@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -76,49 +77,7 @@ def _json_loads(value: Any) -> Any:
     return orjson.loads(value)
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> Engine:
-    """An engine configured for driftdesk's two backends."""
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            json_serializer=_json_dumps,
-            json_deserializer=_json_loads,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=pool_size,
-            max_overflow=pool_size,
-        )
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy issue BEGIN itself (pysqlite's implicit transactions
-            # would defer it past our first statement).
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # A transaction that will write takes the write lock up front (IMMEDIATE):
-            # two writers then queue on the busy timeout, where a deferred
-            # read-then-write transaction would fail at once with SQLITE_BUSY.
-            if conn.get_execution_options().get("driftdesk_readonly"):
-                conn.exec_driver_sql("BEGIN")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_engine(
-        url,
-        json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-    )
+_HOLDS_WRITER = "driftdesk_holds_writer"
 
 
 class SqliteWriter:
@@ -133,7 +92,12 @@ class SqliteWriter:
 
     The lock is a plain ``Lock``, owned by no thread: a request's unit of work
     (a FastAPI dependency) is entered on one worker thread and left on another.
-    It is not reentrant, so a write session must never open another one.
+    It is not reentrant, so a write transaction must never open another one.
+
+    It is held for a write transaction only — from ``BEGIN IMMEDIATE`` until the
+    connection is back in the pool — not for a whole request, so the thread
+    hops of a request (authentication, validation, rendering) never hold up
+    other writers.
     """
 
     def __init__(self, database: str | None) -> None:
@@ -167,14 +131,77 @@ class SqliteWriter:
             self._fd = None
 
 
+# the writer of each SQLite engine, closed by Database.dispose
+_writers: weakref.WeakKeyDictionary[Engine, SqliteWriter] = weakref.WeakKeyDictionary()
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> Engine:
+    """An engine configured for driftdesk's two backends."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            json_serializer=_json_dumps,
+            json_deserializer=_json_loads,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy issue BEGIN itself (pysqlite's implicit transactions
+            # would defer it past our first statement).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        writer = SqliteWriter(engine.url.database)
+        _writers[engine] = writer
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # A transaction that will write takes the write lock up front (IMMEDIATE),
+            # after queueing on the writer lock, so writers are handed SQLite's lock
+            # in turn instead of polling for it; a deferred read-then-write transaction
+            # would fail at once with SQLITE_BUSY.
+            if conn.get_execution_options().get("driftdesk_readonly"):
+                conn.exec_driver_sql("BEGIN")
+                return
+            writer.__enter__()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.__exit__()
+                raise
+            conn.info[_HOLDS_WRITER] = True
+
+        @event.listens_for(engine, "checkin")
+        def _sqlite_checkin(_dbapi_conn: Any, record: Any) -> None:
+            # the transaction is over (committed, or rolled back on return to the
+            # pool): the next writer may begin
+            if record.info.pop(_HOLDS_WRITER, False):
+                writer.__exit__()
+
+        return engine
+    return create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
 class Database:
     """An engine and its session factory: one per process."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._writer = (
-            SqliteWriter(engine.url.database) if engine.dialect.name == "sqlite" else None
-        )
         self.sessionmaker = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self.readonly_sessionmaker = sessionmaker(
             engine.execution_options(driftdesk_readonly=True),
@@ -194,8 +221,7 @@ class Database:
         a writer; on PostgreSQL both kinds are the same.
         """
         factory = self.readonly_sessionmaker if readonly else self.sessionmaker
-        writer = self._writer if self._writer is not None and not readonly else nullcontext()
-        with writer, factory() as session:
+        with factory() as session:
             try:
                 yield session
                 session.commit()
@@ -205,5 +231,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self._writer is not None:
-            self._writer.close()
+        writer = _writers.pop(self.engine, None)
+        if writer is not None:
+            writer.close()

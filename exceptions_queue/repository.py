@@ -62,10 +62,16 @@ def insert_tickets(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[
     return [(int(i), str(k)) for i, k in session.execute(stmt, list(rows))]
 
 
+# Core, not ORM, inserts (no entities are wanted back, and they cost a fraction),
+# built once: every transition runs one.
+_INSERT_EVENTS = cast(Table, TicketEvent.__table__).insert()
+_L = cast(Table, Label.__table__)
+_INSERT_LABELS = _L.insert().returning(_L.c.id)
+
+
 def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    # Core, not ORM, inserts: no entities are wanted back, and they cost a fraction
     if rows:
-        session.execute(cast(Table, TicketEvent.__table__).insert(), list(rows))
+        session.execute(_INSERT_EVENTS, list(rows))
 
 
 def add_volume(
@@ -456,11 +462,9 @@ def holding(session: Session, ticket_id: int) -> states.Holding | None:
 def insert_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     if not rows:
         return []
-    table = cast(Table, Label.__table__)
-    stmt = table.insert().returning(table.c.id)
     if len(rows) == 1:
-        return [int(session.execute(stmt, dict(rows[0])).scalar_one())]
-    return [int(i) for i in session.scalars(stmt, list(rows))]
+        return [int(session.execute(_INSERT_LABELS, dict(rows[0])).scalar_one())]
+    return [int(i) for i in session.scalars(_INSERT_LABELS, list(rows))]
 
 
 def set_label_status(

@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.api.predictions import prediction_out
@@ -106,11 +106,14 @@ def ticket_out(session: Session, ticket: Ticket, *, now: dt.datetime) -> TicketO
     return tickets_out(session, [ticket], now=now)[0]
 
 
+_PREDICTIONS = select(Prediction).where(Prediction.id.in_(bindparam("ids", expanding=True)))
+
+
 def _predictions(session: Session, ticket: Ticket) -> list[Prediction]:
     ids = [ticket.prediction_id] if ticket.prediction_id else list(ticket.prediction_ids)
     if not ids:
         return []
-    rows = {p.id: p for p in session.scalars(select(Prediction).where(Prediction.id.in_(ids)))}
+    rows = {p.id: p for p in session.scalars(_PREDICTIONS, {"ids": ids})}
     return [rows[i] for i in ids if i in rows]
 
 

@@ -28,6 +28,7 @@ from app.auth import (
 )
 from app.db import utcnow
 from app.pagination import CursorQuery, LimitQuery, cursor_position, decode_cursor, encode_cursor
+from app.responses import model_json
 from app.schemas import Page
 from app.settings import Settings
 from exceptions_queue import service, views
@@ -161,7 +162,7 @@ async def claim(uow: ReviewWork, settings: SettingsDep, body: ClaimIn | None = N
         return None if ticket is None else views.claimed_out(session, ticket, now=now)
 
     claimed = await uow.run(work)
-    return Response(status_code=204) if claimed is None else claimed
+    return Response(status_code=204) if claimed is None else model_json(claimed)
 
 
 @router.post("/{ticket_id}/heartbeat", response_model=ClaimedTicket, responses=_HOLDER)
@@ -170,7 +171,7 @@ async def heartbeat(
     uow: ReviewWork,
     settings: SettingsDep,
     body: HeartbeatIn | None = None,
-) -> ClaimedTicket:
+) -> Response:
     """Extend the holder's lease (to now + `lease_seconds`)."""
     body = body or HeartbeatIn()
     lease = _lease(settings, body.lease_seconds)
@@ -187,7 +188,7 @@ async def heartbeat(
         )
         return views.claimed_out(session, ticket, now=now)
 
-    return await uow.run(work)
+    return model_json(await uow.run(work))
 
 
 @router.post(
@@ -195,7 +196,7 @@ async def heartbeat(
     response_model=TicketOut,
     responses={**_HOLDER, 422: {"description": "A label the model does not have."}},
 )
-async def resolve(ticket_id: TicketId, body: ResolveIn, uow: ReviewWork) -> TicketOut:
+async def resolve(ticket_id: TicketId, body: ResolveIn, uow: ReviewWork) -> Response:
     """Resolve a held ticket with the true label; it becomes retraining data.
 
     `{"label": ..., "note": ...}`; a drift or data-quality ticket takes
@@ -221,11 +222,11 @@ async def resolve(ticket_id: TicketId, body: ResolveIn, uow: ReviewWork) -> Tick
         )
         return views.ticket_out(session, ticket, now=now)
 
-    return await uow.run(work)
+    return model_json(await uow.run(work))
 
 
 @router.post("/{ticket_id}/dismiss", response_model=TicketOut, responses=_HOLDER)
-async def dismiss(ticket_id: TicketId, body: DismissIn, uow: ReviewWork) -> TicketOut:
+async def dismiss(ticket_id: TicketId, body: DismissIn, uow: ReviewWork) -> Response:
     """Finish a held ticket without a label, giving a reason."""
 
     def work(session: Session, principal: Principal) -> TicketOut:
@@ -240,11 +241,11 @@ async def dismiss(ticket_id: TicketId, body: DismissIn, uow: ReviewWork) -> Tick
         )
         return views.ticket_out(session, ticket, now=now)
 
-    return await uow.run(work)
+    return model_json(await uow.run(work))
 
 
 @router.post("/{ticket_id}/release", response_model=TicketOut, responses=_HOLDER)
-async def release(ticket_id: TicketId, uow: ReviewWork, body: ReleaseIn | None = None) -> TicketOut:
+async def release(ticket_id: TicketId, uow: ReviewWork, body: ReleaseIn | None = None) -> Response:
     """Give a held ticket back to the queue. Tickets abandoned often move up in priority."""
     lease_token = (body or ReleaseIn()).lease_token
 
@@ -259,7 +260,7 @@ async def release(ticket_id: TicketId, uow: ReviewWork, body: ReleaseIn | None =
         )
         return views.ticket_out(session, ticket, now=now)
 
-    return await uow.run(work)
+    return model_json(await uow.run(work))
 
 
 @router.post("/{ticket_id}/reopen", response_model=ClaimedTicket, responses=_HOLDER)

@@ -36,6 +36,7 @@ from exceptions_queue import states
 from exceptions_queue.models import Label, LabelCounter, Ticket, TicketEvent, TicketVolume
 
 T = Ticket.__table__
+_T = cast(Table, T)
 
 # Budgeted kinds: what rules open in bulk. Drift and label-QC tickets are never suppressed.
 BUDGETED: tuple[str, ...] = ("low_confidence", "audit", "data_quality", "feedback_mismatch")
@@ -181,8 +182,13 @@ def _back_in_queue(now: ColumnElement[Any]) -> dict[str, Any]:
 
 
 def _returning_ticket(stmt: Any) -> Any:
-    return stmt.returning(Ticket).execution_options(
-        synchronize_session=False, populate_existing=True
+    """A Core ``UPDATE … RETURNING`` loaded as Ticket entities, fresh (not from the
+    identity map). Cheaper than an ORM-enabled UPDATE, which derives its SET
+    pairs and cache key again on every execution."""
+    return (
+        select(Ticket)
+        .from_statement(stmt.returning(*T.c))
+        .execution_options(populate_existing=True)
     )
 
 
@@ -202,7 +208,7 @@ def _claim_statement(dialect: str, by_model: bool, by_kind: bool) -> Any:
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     return _returning_ticket(
-        update(Ticket)
+        update(_T)
         .where(T.c.id == pick.scalar_subquery(), claimable)
         .values(
             status="claimed",
@@ -261,7 +267,7 @@ def _held(with_token: bool) -> list[ColumnElement[bool]]:
 
 @functools.cache
 def _holder_statement(transition: str, with_token: bool) -> Any:
-    stmt = update(Ticket).where(*_held(with_token))
+    stmt = update(_T).where(*_held(with_token))
     if transition == "extend":
         stmt = stmt.values(
             lease_expires_at=bindparam("expires", type_=T.c.lease_expires_at.type),
@@ -380,7 +386,7 @@ def reopen(
 ) -> Ticket | None:
     """Undo a resolution: only its reviewer, within the reopen window; they hold it again."""
     stmt = _returning_ticket(
-        update(Ticket)
+        update(_T)
         .where(
             T.c.id == ticket_id,
             T.c.status.in_(sorted(states.sources("reopen"))),

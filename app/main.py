@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -131,4 +132,9 @@ def _install_ops(app: FastAPI) -> None:
 
 def asgi() -> FastAPI:
     """The factory `driftdesk serve` hands to uvicorn (one call per worker process)."""
-    return create_app(background=os.environ.get("DRIFTDESK_RUN_BACKGROUND", "1") == "1")
+    app = create_app(background=os.environ.get("DRIFTDESK_RUN_BACKGROUND", "1") == "1")
+    # What is loaded by now (modules, SQLAlchemy and pydantic machinery: ~300,000
+    # objects) lives as long as the process. Frozen, the cyclic GC's full
+    # collections no longer walk it — one ran per ingested batch, ~9% of ingest CPU.
+    gc.freeze()
+    return app

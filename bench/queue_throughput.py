@@ -4,11 +4,11 @@ For each backend (a temporary SQLite file, and PostgreSQL when
 ``DRIFTDESK_TEST_POSTGRES_URL`` or ``--postgres URL`` is given, on a fresh
 database dropped afterwards) this starts a real ``driftdesk serve``, opens
 5,000 low-confidence tickets through the HTTP ingest, then lets 4 reviewer
-clients (keep-alive http.client connections, one API key each) claim + resolve until the queue answers 204.
-It prints claim+resolve cycles per second and claim latency percentiles per
+clients (keep-alive http.client connections, one API key each) claim + resolve
+until the queue answers 204. It prints claim+resolve cycles per second and claim latency percentiles per
 backend, side by side, and checks every ticket was resolved exactly once.
 
-    .venv/bin/python bench/queue_throughput.py [--tickets 5000] [--reviewers 4] [--postgres URL]
+    .venv/bin/python bench/queue_throughput.py [--tickets 5000] [--reviewers 4] [--workers 2] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def driftdesk() -> str:
 class Server:
     """``driftdesk serve`` on a free port, with its background loops."""
 
-    def __init__(self, database_url: str, workdir: Path, workers: int = 1) -> None:
+    def __init__(self, database_url: str, workdir: Path, workers: int = 2) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -285,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("DRIFTDESK_TEST_POSTGRES_URL"),
         help="PostgreSQL URL (default: $DRIFTDESK_TEST_POSTGRES_URL); a scratch database is made",
     )
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes (one per core here)"
+    )
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args(argv)
 

@@ -155,7 +155,7 @@ class Reviewer:
     """One reviewer's keep-alive connection: stdlib ``http.client`` and orjson.
 
     The load generator shares the machine's two cores with the server and the
-    database; httpx spent ~1 ms of CPU per request here, http.client ~0.15 ms,
+    database; httpx spent ~1 ms of CPU per request here, http.client ~0.25 ms,
     so this client leaves the cores to what is being measured.
     """
 

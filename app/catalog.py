@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,6 +21,32 @@ from app.schemas import (
     ModelPatch,
     ReferenceBrief,
 )
+
+# A model's name never changes (PATCH cannot rename, DELETE archives), so the
+# name of an id is cached for good — per database: ids of different databases
+# (tests, a process serving one after another) are different models.
+_names: dict[tuple[str, int], str] = {}
+_names_lock = threading.Lock()
+
+
+def model_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """The names of these model ids (cached: names never change)."""
+    database = session.get_bind().engine.url.render_as_string()
+    wanted = set(ids)
+    with _names_lock:
+        known = {i: _names[database, i] for i in wanted if (database, i) in _names}
+    missing = wanted - known.keys()
+    if missing:
+        rows = session.execute(
+            select(MonitoredModel.id, MonitoredModel.name).where(MonitoredModel.id.in_(missing))
+        )
+        found = {int(i): str(n) for i, n in rows}
+        with _names_lock:
+            if len(_names) > 10_000:
+                _names.clear()
+            _names.update({(database, i): n for i, n in found.items()})
+        known |= found
+    return known
 
 
 def get_model(session: Session, name: str) -> MonitoredModel:

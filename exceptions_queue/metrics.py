@@ -6,10 +6,10 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from app.catalog import model_names
 from app.db import utcnow
 from app.metrics import Sample, register_collector
 from exceptions_queue import repository
-from exceptions_queue.views import model_names
 
 
 @register_collector

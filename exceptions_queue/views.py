@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -11,7 +10,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.api.predictions import prediction_out
-from app.models import MonitoredModel, Prediction
+from app.catalog import model_names
+from app.models import Prediction
 from exceptions_queue import repository, service, states
 from exceptions_queue.models import Label, Ticket
 from exceptions_queue.schemas import (
@@ -26,29 +26,6 @@ from exceptions_queue.schemas import (
     TicketDetail,
     TicketOut,
 )
-
-# A model's name never changes (PATCH cannot rename, DELETE archives), so the
-# name of an id is cached for good.
-_names: dict[int, str] = {}
-_names_lock = threading.Lock()
-
-
-def model_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
-    wanted = set(ids)
-    with _names_lock:
-        known = {i: _names[i] for i in wanted if i in _names}
-    missing = wanted - known.keys()
-    if missing:
-        rows = session.execute(
-            select(MonitoredModel.id, MonitoredModel.name).where(MonitoredModel.id.in_(missing))
-        )
-        found = {int(i): str(n) for i, n in rows}
-        with _names_lock:
-            if len(_names) > 10_000:
-                _names.clear()
-            _names.update(found)
-        known |= found
-    return known
 
 
 def _client_ids(session: Session, ids: Iterable[int | None]) -> dict[int, str]:

@@ -15,7 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -122,3 +124,29 @@ class DriftdeskServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def scratch_postgres(base: str) -> Iterator[str]:
+    """A fresh PostgreSQL database beside ``base``'s (its URL), dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"dd_bench_{uuid.uuid4().hex[:8]}"
+    params = {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username or "postgres",
+        "password": url.password,
+        "dbname": url.database or "postgres",
+    }
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(drivername="postgresql+psycopg", database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(**params, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._data import KINDS, synthetic  # noqa: E402
-from bench._server import DriftdeskServer, free_port  # noqa: E402
+from bench._server import DriftdeskServer, free_port, scratch_postgres  # noqa: E402
 
 ADMIN = "dd_bench_ingest_admin_0123456789"
 LABELS = ["no", "yes"]
@@ -306,30 +306,6 @@ def run_driftdesk(name: str, database_url: str, args: argparse.Namespace) -> Res
     return result
 
 
-def postgres_database(base: str) -> tuple[str, Any]:
-    """A fresh database beside ``base``'s, and a function that drops it."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"dd_bench_{uuid.uuid4().hex[:8]}"
-    params = {
-        "host": url.host or "127.0.0.1",
-        "port": url.port or 5432,
-        "user": url.username or "postgres",
-        "password": url.password,
-        "dbname": url.database or "postgres",
-    }
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(**params, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per server")
@@ -361,11 +337,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         results.append(run_driftdesk("driftdesk, SQLite", f"sqlite:///{tmp}/bench.db", args))
     if args.postgres:
-        url, drop = postgres_database(args.postgres)
-        try:
+        with scratch_postgres(args.postgres) as url:
             results.append(run_driftdesk("driftdesk, PostgreSQL", url, args))
-        finally:
-            drop()
 
     print(
         f"\n{args.clients} clients, batches of {args.batch:,} records of 25 features, "

@@ -16,16 +16,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +28,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._server import DriftdeskServer, scratch_postgres  # noqa: E402
 
 ADMIN = "dd_bench_admin_secret_0123456789abcdef"
 BATCH = 1000
@@ -53,70 +53,6 @@ class Result:
             return float("nan")
         ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def driftdesk() -> str:
-    exe = Path(sys.executable).parent / "driftdesk"
-    return str(exe) if exe.exists() else (shutil.which("driftdesk") or "driftdesk")
-
-
-class Server:
-    """``driftdesk serve`` on a free port, with its background loops."""
-
-    def __init__(self, database_url: str, workdir: Path, workers: int = 2) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DRIFTDESK_DATABASE_URL": database_url,
-            "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": ADMIN,
-            "DRIFTDESK_LOG_LEVEL": "WARNING",
-        }
-        self.log = open(workdir / f"server-{self.port}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                driftdesk(),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            cwd=workdir,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"driftdesk serve exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("driftdesk serve did not become ready")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 def create_tickets(admin: httpx.Client, n: int) -> int:
@@ -207,66 +143,42 @@ def reviewer(
 
 def run(backend: str, database_url: str, tickets: int, reviewers: int, workers: int) -> Result:
     result = Result(backend)
-    with tempfile.TemporaryDirectory(prefix="dd-bench-") as tmp:
-        server = Server(database_url, Path(tmp), workers)
-        try:
-            server.wait_ready()
-            with httpx.Client(
-                base_url=server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60
-            ) as admin:
-                t0 = time.perf_counter()
-                result.tickets = create_tickets(admin, tickets)
-                result.ingest_seconds = time.perf_counter() - t0
-                secrets = []
-                for i in range(reviewers):
-                    r = admin.post("/v1/keys", json={"name": f"reviewer-{i}", "scopes": ["review"]})
-                    r.raise_for_status()
-                    secrets.append(r.json()["secret"])
-                lock = threading.Lock()
-                go = threading.Barrier(reviewers + 1)
-                threads = [
-                    threading.Thread(target=reviewer, args=(server.url, s, result, lock, go))
-                    for s in secrets
-                ]
-                for t in threads:
-                    t.start()
-                go.wait()
-                t0 = time.perf_counter()
-                for t in threads:
-                    t.join()
-                result.seconds = time.perf_counter() - t0
-                summary = admin.get("/v1/tickets/summary").json()
-                finished = sum(x["resolved"] for x in summary["finished_last_hour"])
-                if summary["open"] or summary["claimed"] or finished != result.tickets:
-                    raise RuntimeError(f"queue not drained exactly once: {summary}")
-                if result.cycles != result.tickets:
-                    raise RuntimeError(f"{result.cycles} cycles for {result.tickets} tickets")
-        finally:
-            server.stop()
+    env = {"DRIFTDESK_DATABASE_URL": database_url, "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": ADMIN}
+    # with its background loops (the lease reaper among them), as `driftdesk serve` runs
+    with (
+        DriftdeskServer(env=env, args=["--workers", str(workers)]) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60
+        ) as admin,
+    ):
+        t0 = time.perf_counter()
+        result.tickets = create_tickets(admin, tickets)
+        result.ingest_seconds = time.perf_counter() - t0
+        secrets = []
+        for i in range(reviewers):
+            r = admin.post("/v1/keys", json={"name": f"reviewer-{i}", "scopes": ["review"]})
+            r.raise_for_status()
+            secrets.append(r.json()["secret"])
+        lock = threading.Lock()
+        go = threading.Barrier(reviewers + 1)
+        threads = [
+            threading.Thread(target=reviewer, args=(server.url, s, result, lock, go))
+            for s in secrets
+        ]
+        for t in threads:
+            t.start()
+        go.wait()
+        t0 = time.perf_counter()
+        for t in threads:
+            t.join()
+        result.seconds = time.perf_counter() - t0
+        summary = admin.get("/v1/tickets/summary").json()
+        finished = sum(x["resolved"] for x in summary["finished_last_hour"])
+        if summary["open"] or summary["claimed"] or finished != result.tickets:
+            raise RuntimeError(f"queue not drained exactly once: {summary}")
+        if result.cycles != result.tickets:
+            raise RuntimeError(f"{result.cycles} cycles for {result.tickets} tickets")
     return result
-
-
-def postgres_database(base: str) -> tuple[str, str, Any]:
-    """A fresh database next to ``base``'s: (its URL, its name, the admin connection)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql+asyncpg://"):
-        if base.startswith(prefix):
-            base = "postgresql://" + base.removeprefix(prefix)
-    u = make_url(base)
-    conn = psycopg.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 5432,
-        user=u.username or "postgres",
-        password=u.password or None,
-        dbname=u.database or "postgres",
-        autocommit=True,
-    )
-    name = f"dd_bench_{uuid.uuid4().hex[:10]}"
-    conn.execute(f'CREATE DATABASE "{name}"')
-    url = u.set(drivername="postgresql+psycopg", database=name)
-    return url.render_as_string(hide_password=False), name, conn
 
 
 def _brief(r: Result) -> str:
@@ -306,14 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(_brief(results[-1]), file=sys.stderr, flush=True)
     if args.postgres:
-        url, name, conn = postgres_database(args.postgres)
-        try:
+        with scratch_postgres(args.postgres) as url:
             print("postgresql: running ...", file=sys.stderr, flush=True)
             results.append(run("postgresql", url, args.tickets, args.reviewers, args.workers))
             print(_brief(results[-1]), file=sys.stderr, flush=True)
-        finally:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.close()
     else:
         print("postgresql: skipped (give --postgres URL)", file=sys.stderr)
 

@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 CONFIDENCE = "__confidence__"
 EXAMPLES_PER_GROUP = 5
+_NONE = np.array([None], dtype=object)
 
 Positions = npt.NDArray[np.intp]
 Floats = npt.NDArray[np.float64]
@@ -105,7 +106,7 @@ def margin_and_entropy(probabilities: Floats) -> tuple[Floats, Floats]:
 def _missing(column: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     if column.dtype == np.float64:
         return np.asarray(np.isnan(column), dtype=bool)
-    return np.fromiter((v is None for v in column), dtype=bool, count=len(column))
+    return np.asarray(np.equal(column, _NONE), dtype=bool)  # elementwise, in C
 
 
 def _break(
@@ -154,10 +155,13 @@ def data_quality(
             if outside.any():
                 found.append(_break(name, "out_of_range", outside, column))
         if name in config.categories and column.dtype == object:
-            present = ~missing
-            known = np.array(sorted(config.categories[name]), dtype=str)
-            unseen = np.zeros(len(column), dtype=bool)
-            unseen[present] = ~np.isin(column[present].astype(str), known)
+            known = config.categories[name]
+            # a set lookup per value: no conversion of the column to fixed-width unicode
+            unseen = np.fromiter(
+                (v is not None and (v if type(v) is str else str(v)) not in known for v in column),
+                dtype=bool,
+                count=len(column),
+            )
             if unseen.any():
                 found.append(_break(name, "unseen_category", unseen, column))
     return tuple(found)

@@ -48,6 +48,7 @@ counts, a constant) gets its own bin: ties never hide a change in their mass.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,7 +64,8 @@ OTHER_LABEL = "(other)"
 """How the catch-all categorical counter is labelled for display."""
 
 _FORMAT_VERSION = 1
-_NONE = np.array([None], dtype=object)  # compares elementwise against object arrays
+_NONE = np.array([None], dtype=object)
+_STR_OR_NONE = frozenset({str, type(None)})  # compares elementwise against object arrays
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,20 @@ class FeatureSketch:
         codes[np.isnan(x)] = m + 2
         return codes
 
+    @functools.cached_property
+    def _codes_of_str(self) -> dict[str | None, int]:
+        """Counter of each reference category, and of ``None`` (missing)."""
+        k = len(self.categories)
+        return {**{c: i for i, c in enumerate(self.categories)}, None: k + 1}
+
     def _categorical_codes(self, values: npt.ArrayLike) -> npt.NDArray[np.intp]:
         x = np.asarray(values, dtype=object).ravel()
         k = len(self.categories)
+        items = x.tolist()
+        if set(map(type, items)) <= _STR_OR_NONE:
+            # the usual batch: one dictionary lookup per row, no sort of the strings
+            get = self._codes_of_str.get
+            return np.fromiter((get(v, k) for v in items), dtype=np.intp, count=len(items))
         codes = np.full(x.size, k + 1, dtype=np.intp)  # missing unless present
         present = ~_missing(x)
         if not present.any():

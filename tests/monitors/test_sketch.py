@@ -81,6 +81,19 @@ def test_nan_in_a_categorical_column_counts_as_missing() -> None:
     assert counts.tolist() == [1, 0, 1, 2]
 
 
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "q", ""])), max_size=60))
+def test_categorical_counts_match_a_count_by_hand(values: list[str | None]) -> None:
+    spec = SketchSpec.fit({"c": np.array(["a", "b", "b", "c"], dtype=object)}, {"c": "categorical"})
+    categories = spec.feature("c").categories
+    expected = [values.count(c) for c in categories]
+    expected += [sum(v is not None and v not in categories for v in values), values.count(None)]
+    column = np.array(values, dtype=object)
+    assert spec.count({"c": column}).tolist() == expected
+    # the same values with a stray float NaN take the general path, and agree
+    with_nan = np.array([*values, float("nan")], dtype=object)
+    assert spec.count({"c": with_nan}).tolist() == [*expected[:-1], expected[-1] + 1]
+
+
 def test_absent_feature_counts_as_all_missing() -> None:
     spec = SketchSpec.fit(reference_columns(), KINDS)
     counts = spec.count({"x": np.array([0.0, 1.0, 2.0])})

@@ -151,21 +151,49 @@ def _sqlite_time(value: dt.datetime) -> str:
     )
 
 
+_INSERT_HEAD = f"INSERT INTO predictions ({', '.join(_ROW_COLUMNS)}) "
+_ON_CONFLICT = " ON CONFLICT (model_id, client_id) DO NOTHING"
+_SQLITE_INSERT = _INSERT_HEAD + f"VALUES ({', '.join('?' * len(_ROW_COLUMNS))})" + _ON_CONFLICT
+# PostgreSQL reads the whole batch from one JSON document (rows as objects)
+_PG_ROW_TYPES = (
+    "bigint",
+    "varchar",
+    "bigint",
+    "timestamptz",
+    "timestamptz",
+    "json",
+    "json",
+    "float8",
+    "json",
+    "varchar",
+)
+_PG_INSERT = (
+    _INSERT_HEAD
+    + f"SELECT {', '.join(_ROW_COLUMNS)} FROM json_to_recordset(%s::json) AS r("
+    + ", ".join(f"{c} {t}" for c, t in zip(_ROW_COLUMNS, _PG_ROW_TYPES, strict=True))
+    + ")"
+    + _ON_CONFLICT
+)
+
+
 def _insert_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """One executemany straight to the driver, values already in its types.
+    """The batch's rows, straight to the driver, values already in its types.
 
     The ORM/Core path processes every value of every row through the column types
     (two datetimes and three JSON columns per record) and builds multi-row VALUES
-    statements with RETURNING: most of the cost of a batch. Rows skipped by ON
-    CONFLICT are found afterwards by their sequence numbers, not by RETURNING.
+    statements with RETURNING: most of the cost of a batch. SQLite takes one
+    executemany of text values. PostgreSQL takes one statement whose one parameter
+    is the batch as a JSON document, serialised in one call and unpacked by
+    ``json_to_recordset``; a pipelined executemany cost ~25 ms of CPU per 1,000
+    rows in psycopg, arrays (``unnest``) as much. Rows skipped by ON CONFLICT are
+    found afterwards by their sequence numbers, not by RETURNING.
     """
-    mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
-    session.connection().exec_driver_sql(
-        f"INSERT INTO predictions ({', '.join(_ROW_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(_ROW_COLUMNS))}) "
-        "ON CONFLICT (model_id, client_id) DO NOTHING",
-        rows,
-    )
+    connection = session.connection()
+    if session.get_bind().dialect.name == "sqlite":
+        connection.exec_driver_sql(_SQLITE_INSERT, rows)
+    else:
+        document = orjson.dumps([dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows])
+        connection.exec_driver_sql(_PG_INSERT, (document.decode(),))
 
 
 def _existing_ids(
@@ -194,8 +222,9 @@ def _existing_ids(
 class RowValues:
     """Each record's stored values in the driver's types, minus its id and sequence number.
 
-    Computed before the write transaction (JSON text, timestamps), so the write
-    lock (SQLite's one writer; the model row on PostgreSQL) is held for less.
+    Computed before the write transaction (on SQLite, JSON and timestamps as
+    text), so the write lock (SQLite's one writer; the model row on PostgreSQL)
+    is held for less.
     """
 
     on_sqlite: bool
@@ -218,15 +247,15 @@ def row_values(
 
     With ``spec`` (the sketch of the model's reference), the batch's counts too.
     """
-    when = _sqlite_time if on_sqlite else (lambda t: t)
-    received = when(now)
     confidence = [None if math.isnan(c) else c for c in batch.confidence.tolist()]
-    output_json = {label: _json(label) for label in model.labels or ()}
-    return RowValues(
-        on_sqlite,
-        [
+    rows = zip(batch.records, batch.timestamps, batch.outputs, confidence, strict=True)
+    values: list[tuple[Any, ...]]
+    if on_sqlite:  # text for SQLite's driver: JSON and timestamps as SQLAlchemy writes them
+        received = _sqlite_time(now)
+        output_json = {label: _json(label) for label in model.labels or ()}
+        values = [
             (
-                when(ts),
+                _sqlite_time(ts),
                 received,
                 _json(r.features),
                 output_json[out] if out in output_json else _json(out),
@@ -234,10 +263,16 @@ def row_values(
                 None if r.probabilities is None else _json(r.probabilities),
                 r.model_version,
             )
-            for r, ts, out, conf in zip(
-                batch.records, batch.timestamps, batch.outputs, confidence, strict=True
-            )
-        ],
+            for r, ts, out, conf in rows
+        ]
+    else:  # Python values: _insert_rows serialises the batch as one JSON document
+        values = [
+            (ts, now, r.features, out, conf, r.probabilities, r.model_version)
+            for r, ts, out, conf in rows
+        ]
+    return RowValues(
+        on_sqlite,
+        values,
         reference_id=model.reference_id if spec is not None else None,
         counts=spec.count(batch.columns.values) if spec is not None else None,
     )

@@ -65,14 +65,39 @@ def parse_json(raw: bytes, request: Request) -> Any:
     if "json" not in ctype:
         raise UnsupportedMediaType(f"send application/json, not {ctype!r}")
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         try:
-            return json.loads(raw)  # accepts NaN and Infinity, refused later by field
+            data = json.loads(raw)  # accepts NaN and Infinity, refused later by field
         except ValueError as exc:
             raise ValidationFailed(
                 f"the body is not valid JSON: {exc}", details=[{"loc": ["body"], "msg": str(exc)}]
             ) from None
+    if b"\\u0000" in raw:  # one scan of the bytes; the walk only when it may be there
+        where = _nul_at(data, [])
+        if where is not None:
+            raise ValidationFailed.at(
+                where or ["body"],
+                "contains the NUL character (U+0000), which PostgreSQL cannot store: remove it",
+            )
+    return data
+
+
+def _nul_at(value: Any, loc: list[str | int]) -> list[str | int] | None:
+    """Where the first string (or key) holding U+0000 is, if any."""
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = [*loc, key] if "\x00" in key else _nul_at(item, [*loc, key])
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_at(item, [*loc, i])
+            if found is not None:
+                return found
+    return None
 
 
 def _parse_predictions(data: Any, settings: Settings) -> tuple[list[PredictionIn], list[str | int]]:

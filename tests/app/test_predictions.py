@@ -362,6 +362,28 @@ def test_raw_nan_and_infinity_tokens_are_named(client: TestClient, db: Database)
     assert stored(db) == (0, 0, 0)
 
 
+def test_the_nul_character_is_refused_wherever_it_is(client: TestClient, db: Database) -> None:
+    # PostgreSQL text cannot hold U+0000: both backends refuse it with the field named
+    create_model_with_reference(client)
+    record = {"id": "n-1", "features": {"age": 1, "plan": "pro"}, "prediction": "stay"}
+    places = [
+        ({"id": "n\x001"}, ["id"]),
+        ({"features": {"age": 1, "plan": "p\x00ro"}}, ["features", "plan"]),
+        ({"features": {"age": 1, "pl\x00an": "pro"}}, ["features", "pl\x00an"]),
+        ({"model_version": "v\x00"}, ["model_version"]),
+    ]
+    for change, loc in places:
+        r = client.post(URL, json={"predictions": [record, {**record, "id": "n-2", **change}]})
+        assert r.status_code == 422, (change, r.text)
+        assert r.json()["error"]["details"][0]["loc"] == ["predictions", 1, *loc]
+        assert "U+0000" in r.json()["error"]["message"]
+    assert stored(db) == (0, 0, 0)
+    # an escaped backslash before "u0000" is no NUL
+    r = client.post(URL, json={**record, "features": {"age": 1, "plan": "\\u0000"}})
+    assert r.status_code == 202, r.text
+    assert client.get(URL).json()["items"][0]["features"]["plan"] == "\\u0000"
+
+
 def test_batch_shape_errors(client: TestClient, db: Database) -> None:
     create_model_with_reference(client)
     record = predictions(1)[0]

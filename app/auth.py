@@ -12,7 +12,7 @@ import hashlib
 import logging
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal, TypeVar
 
@@ -172,65 +172,57 @@ Result = TypeVar("Result")
 
 
 class UnitOfWork:
-    """A request's session and its checked caller, for the queue's hot ``async`` routes.
+    """A request's key check and work in one transaction, for the queue's hot ``async`` routes.
 
     With SessionDep, the key check and a sync endpoint, a request makes a
     thread-pool hop for each, and one more to validate a sync endpoint's
-    response: together more CPU than a claim's SQL. A unit of work makes two:
-    one (a dependency, so a bad key is a 401 before the body is looked at) to
-    open the session and look the key up in its transaction, and one,
-    :meth:`run`, to do the work and commit before the response is sent.
+    response; a hop costs more CPU than a claim's SQL. A unit of work makes one:
+    :meth:`run` opens the session, looks the key up (401/403), does the work
+    and commits before the response is sent. The dependency only reads the
+    header (a missing or malformed one is a 401 at once); if the body then
+    fails validation, the 422 handler calls :meth:`check` first, so a caller
+    without a valid key still gets its 401/403, never the 422.
     """
 
-    def __init__(self, session: Session, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.open = True
+    def __init__(self, db: Database, secret_hash: str, scopes: tuple[Scope, ...]) -> None:
+        self.db = db
+        self.secret_hash = secret_hash
+        self.scopes = scopes
+
+    def authorize(self, session: Session) -> Principal:
+        """The caller, looked up in ``session`` (401 unknown or revoked, 403 wrong scope)."""
+        return permit(principal_of(session, self.secret_hash), self.scopes)
 
     async def run(self, work: Callable[[Session, Principal], Result]) -> Result:
         """``work(session, principal)`` in the thread pool, then commit (roll back on error)."""
 
         def go() -> Result:
-            try:
-                result = work(self.session, self.principal)
-                self.session.commit()
-                return result
-            finally:
-                self.close()
+            with self.db.session() as session:
+                return work(session, self.authorize(session))
 
         return await run_in_threadpool(go)
 
-    def close(self) -> None:
-        """End the session: what was not committed is rolled back."""
-        if self.open:
-            self.open = False
-            self.session.close()
+    async def check(self) -> Principal:
+        """Only the key check, in a read-only session (for a request refused before :meth:`run`)."""
+
+        def go() -> Principal:
+            with self.db.session(readonly=True) as session:
+                return self.authorize(session)
+
+        return await run_in_threadpool(go)
 
 
 def unit_of_work(*scopes: Scope) -> object:
     """A dependency giving a :class:`UnitOfWork` to keys holding any of ``scopes``."""
 
-    async def open_checked(request: Request) -> AsyncIterator[UnitOfWork]:
-        secret_hash = secret_hash_of(request.headers.get("authorization"))
+    async def caller(request: Request) -> UnitOfWork:
+        work = UnitOfWork(
+            get_db(request), secret_hash_of(request.headers.get("authorization")), scopes
+        )
+        request.state.check_key = work.check
+        return work
 
-        def begin() -> UnitOfWork:
-            session = get_db(request).sessionmaker()
-            try:
-                principal = permit(principal_of(session, secret_hash), scopes)
-            except BaseException:
-                session.close()
-                raise
-            return UnitOfWork(session, principal)
-
-        work = await run_in_threadpool(begin)
-        request.state.principal = work.principal
-        try:
-            yield work
-        finally:
-            if work.open:  # the endpoint never ran (its body was invalid)
-                await run_in_threadpool(work.close)
-
-    return Depends(open_checked)
+    return Depends(caller)
 
 
 AdminDep = Annotated[Principal, require("admin")]

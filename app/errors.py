@@ -149,22 +149,33 @@ _STATUS_CODES = {
 }
 
 
+def _render(exc: DriftdeskError) -> JSON:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSON(
+        error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=headers
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error, ours and the framework's, in the contract's shape."""
 
     @app.exception_handler(DriftdeskError)
     async def _domain(_request: Request, exc: DriftdeskError) -> JSON:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSON(
-            error_body(exc.code, exc.message, exc.details),
-            status_code=exc.status_code,
-            headers=headers,
-        )
+        return _render(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSON:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSON:
+        # A route that checks its key together with its work (app.auth.UnitOfWork)
+        # has not checked it yet: a caller without a valid key gets its 401/403,
+        # never a 422 that would describe the route to it.
+        check = getattr(request.state, "check_key", None)
+        if check is not None:
+            try:
+                await check()
+            except DriftdeskError as refused:
+                return _render(refused)
         err = validation_error_from_pydantic(exc.errors(), data=exc.body)
-        return JSON(error_body(err.code, err.message, err.details), status_code=422)
+        return _render(err)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSON:

@@ -12,7 +12,15 @@ from sqlalchemy import and_, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from app import catalog, feedback, metrics
-from app.auth import IngestDep, ReviewerDep, SessionDep, SettingsDep, get_db
+from app.auth import (
+    IngestDep,
+    ReviewerDep,
+    SessionDep,
+    SettingsDep,
+    UnitOfWork,
+    get_db,
+    unit_of_work,
+)
 from app.db import utcnow
 from app.errors import (
     PayloadTooLarge,
@@ -149,7 +157,10 @@ def _parse_predictions(data: Any, settings: Settings) -> tuple[list[PredictionIn
     },
 )
 async def post_predictions(
-    name: str, request: Request, _key: IngestDep, settings: SettingsDep
+    name: str,
+    request: Request,
+    caller: Annotated[UnitOfWork, unit_of_work("ingest")],
+    settings: SettingsDep,
 ) -> IngestResult:
     """Post one record or `{"predictions": [...]}`. 202 means durably stored.
 
@@ -160,14 +171,16 @@ async def post_predictions(
     db = get_db(request)
 
     def work() -> IngestResult:
+        # The key, the model's schema and sketch in one short read; validation needs
+        # no more, so it runs before the write transaction: SQLite's one write lock
+        # is then held for the writes alone.
+        with db.session(readonly=True) as session:
+            caller.authorize(session)
+            schema = catalog.active_model(session, name)
+            spec = get_spec(session, schema.reference_id) if schema.reference_id else None
         try:
             records, prefix = _parse_predictions(parse_json(raw, request), settings)
             now = utcnow()
-            # Validation needs only the model's schema, so it runs before the write
-            # transaction: SQLite's one write lock is then held for the writes alone.
-            with db.session(readonly=True) as session:
-                schema = catalog.active_model(session, name)
-                spec = get_spec(session, schema.reference_id) if schema.reference_id else None
             batch = validate_batch(schema, records, now=now, prefix=prefix)
             values = row_values(schema, batch, on_sqlite=db.is_sqlite, now=now, spec=spec)
             with db.session() as session:

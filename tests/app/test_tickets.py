@@ -56,6 +56,20 @@ def test_auth_401_and_403(client: TestClient) -> None:
         assert error(r, 403)["code"] == "forbidden"
 
 
+def test_the_key_is_checked_before_the_body(client: TestClient, ana: dict[str, str]) -> None:
+    # the hot routes check the key with their work; a bad body must not reveal the route
+    seed(client, 1)
+    ingest = make_key(client, "ingest", name="model")
+    bad = {"label": {"not": "a label"}, "unknown": 1}
+    for path in ("/v1/tickets/1/resolve", "/v1/tickets/0/dismiss", "/v1/tickets/x/release"):
+        r = client.post(path, json=bad, headers={"Authorization": "Bearer nope"})
+        assert error(r, 401)["code"] == "unauthorized", path
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert error(client.post(path, json=bad, headers=ingest), 403)["code"] == "forbidden"
+        # with a reviewer's key, the body's fault is named
+        assert error(client.post(path, json=bad, headers=ana), 422)["code"] == "validation_error"
+
+
 def test_claim_resolve_and_read_back(client: TestClient, ana: dict[str, str]) -> None:
     seed(client, 2)
     t = claim(client, ana, lease_seconds=60)

@@ -384,7 +384,7 @@ def block_parts(
             counts = counts_of_all
         else:
             counts = spec.count({k: v[group] for k, v in columns.values.items()})
-        times = [stamps[j] for j in group]
+        times = stamps if len(group) == len(stamps) else [stamps[j] for j in group.tolist()]
         confidence = columns.values.get(CONFIDENCE)
         present = (
             np.empty(0) if confidence is None else confidence[group][~np.isnan(confidence[group])]
@@ -417,12 +417,13 @@ def _add_block_counts(
     counts: npt.NDArray[np.int64] | None = None,
 ) -> None:
     assert model.reference_id is not None
+    whole = len(positions) == batch.columns.rows  # the usual batch: nothing was a duplicate
     parts = block_parts(
         spec=get_spec(session, model.reference_id),
         window=WindowSpec.parse(model.window),
-        columns=batch.columns.take(positions),
+        columns=batch.columns if whole else batch.columns.take(positions),
         seqs=seqs,
-        stamps=[batch.timestamps[i] for i in positions],
+        stamps=batch.timestamps if whole else [batch.timestamps[i] for i in positions.tolist()],
         model_id=model.id,
         reference_id=model.reference_id,
         now=now,

@@ -184,7 +184,8 @@ def on_batch_stored(
     batch = stored.batch
     positions = stored.new_positions
     config = rule_config(session, model)
-    columns = batch.columns.take(positions).values
+    whole = len(positions) == batch.columns.rows  # no duplicates: no copy of the columns
+    columns = (batch.columns if whole else batch.columns.take(positions)).values
     values = {k: v for k, v in columns.items() if k != PREDICTION}
     values[CONFIDENCE] = batch.confidence[positions]
     probabilities = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -43,33 +44,38 @@ def _client_ids(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
 
 
 def _out(t: Ticket, *, names: dict[int, str], now: dt.datetime) -> TicketOut:
-    return TicketOut(
-        id=t.id,
-        model=names.get(t.model_id, str(t.model_id)),
-        kind=t.kind,
-        status=t.status,
-        priority=t.priority,
-        escalated=states.is_escalated(t.abandon_count),
-        abandon_count=t.abandon_count,
-        reason=t.reason,
-        details=t.details,
-        count=t.count,
-        prediction_id=t.client_id if t.prediction_id else None,
-        created_at=t.created_at,
-        updated_at=t.updated_at,
-        age_seconds=round((now - t.created_at).total_seconds(), 3),
-        due_at=t.due_at,
-        overdue=t.status in states.ACTIVE and t.due_at < now,
-        claimed_by=t.claimed_by_name,
-        claimed_at=t.claimed_at,
-        lease_expires_at=t.lease_expires_at,
-        last_abandoned_by=t.last_abandoned_by,
-        resolved_by=t.resolved_by_name,
-        resolved_at=t.resolved_at,
-        resolution=t.resolution,
-        subject_ticket_id=t.subject_ticket_id,
-        qc_agreed=t.qc_agreed,
-    )
+    return TicketOut(**_fields(t, names=names, now=now))
+
+
+def _fields(t: Ticket, *, names: dict[int, str], now: dt.datetime) -> dict[str, Any]:
+    """A ticket's fields as :class:`TicketOut` (and the classes extending it) take them."""
+    return {
+        "id": t.id,
+        "model": names.get(t.model_id, str(t.model_id)),
+        "kind": t.kind,
+        "status": t.status,
+        "priority": t.priority,
+        "escalated": states.is_escalated(t.abandon_count),
+        "abandon_count": t.abandon_count,
+        "reason": t.reason,
+        "details": t.details,
+        "count": t.count,
+        "prediction_id": t.client_id if t.prediction_id else None,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+        "age_seconds": round((now - t.created_at).total_seconds(), 3),
+        "due_at": t.due_at,
+        "overdue": t.status in states.ACTIVE and t.due_at < now,
+        "claimed_by": t.claimed_by_name,
+        "claimed_at": t.claimed_at,
+        "lease_expires_at": t.lease_expires_at,
+        "last_abandoned_by": t.last_abandoned_by,
+        "resolved_by": t.resolved_by_name,
+        "resolved_at": t.resolved_at,
+        "resolution": t.resolution,
+        "subject_ticket_id": t.subject_ticket_id,
+        "qc_agreed": t.qc_agreed,
+    }
 
 
 def tickets_out(
@@ -98,9 +104,8 @@ def claimed_out(session: Session, ticket: Ticket, *, now: dt.datetime) -> Claime
     """The holder's view: the ticket, its lease token and what to label."""
     assert ticket.lease_token is not None
     predictions = _predictions(session, ticket)
-    base = _out(ticket, names=model_names(session, [ticket.model_id]), now=now)
     return ClaimedTicket(
-        **base.model_dump(),
+        **_fields(ticket, names=model_names(session, [ticket.model_id]), now=now),
         lease_token=ticket.lease_token,
         predictions=[prediction_out(p) for p in predictions],
     )
@@ -128,9 +133,8 @@ def ticket_detail(session: Session, ticket: Ticket, *, now: dt.datetime) -> Tick
     client_ids |= _client_ids(
         session, (lab.prediction_id for lab in labels if lab.prediction_id not in client_ids)
     )
-    base = _out(ticket, names=model_names(session, [ticket.model_id]), now=now)
     return TicketDetail(
-        **base.model_dump(),
+        **_fields(ticket, names=model_names(session, [ticket.model_id]), now=now),
         predictions=[prediction_out(p) for p in predictions],
         labels=[_label_out(lab, client_ids) for lab in labels],
         events=[

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Index, create_engine, inspect, pool
@@ -95,3 +100,27 @@ def test_models_and_migrations_agree(db_url: str) -> None:
 def test_there_is_one_head() -> None:
     # two heads would mean two migrations forked from one parent: `upgrade head` fails
     assert len(migrations.head_revisions()) == 1
+
+
+def test_replicas_migrating_at_once_take_turns(db_url: str, tmp_path: Any) -> None:
+    # every `driftdesk serve` and `worker` migrates on start; on PostgreSQL several
+    # start together, and an advisory lock makes them take turns
+    if not db_url.startswith("postgresql"):
+        pytest.skip("an advisory lock serialises PostgreSQL replicas; SQLite is one host's file")
+    migrations.downgrade(db_url, "base")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTDESK_")}
+    env["DRIFTDESK_DATABASE_URL"] = db_url
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "migrate"],
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in runs]
+    assert [p.returncode for p in runs] == [0, 0, 0], outputs
+    assert _revisions(db_url) == migrations.head_revisions()
+    assert set(Base.metadata.tables) <= _tables(db_url)

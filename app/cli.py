@@ -74,6 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_config=None,
+        # no access log: /metrics counts requests by route; uvicorn would build each
+        # line's arguments even with its logger at WARNING
+        access_log=False,
         timeout_graceful_shutdown=10,
     )
     return EXIT_OK

@@ -173,27 +173,37 @@ _PG_INSERT = (
     + ", ".join(f"{c} {t}" for c, t in zip(_ROW_COLUMNS, _PG_ROW_TYPES, strict=True))
     + ")"
     + _ON_CONFLICT
+    + " RETURNING seq, id"
 )
 
 
-def _insert_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """The batch's rows, straight to the driver, values already in its types.
+def _insert_rows(
+    session: Session, rows: list[tuple[Any, ...]], *, model_id: int, seqs: tuple[int, int]
+) -> dict[int, int]:
+    """Insert the batch's new rows; returns the sequence number and id of each row written.
 
-    The ORM/Core path processes every value of every row through the column types
-    (two datetimes and three JSON columns per record) and builds multi-row VALUES
-    statements with RETURNING: most of the cost of a batch. SQLite takes one
-    executemany of text values. PostgreSQL takes one statement whose one parameter
-    is the batch as a JSON document, serialised in one call and unpacked by
-    ``json_to_recordset``; a pipelined executemany cost ~25 ms of CPU per 1,000
-    rows in psycopg, arrays (``unnest``) as much. Rows skipped by ON CONFLICT are
-    found afterwards by their sequence numbers, not by RETURNING.
+    Values arrive already in the driver's types: the ORM/Core path would process
+    every value of every row through the column types (two datetimes and three
+    JSON columns per record) and build multi-row VALUES statements: most of the
+    cost of a batch. SQLite takes one executemany of text values, then the rows
+    holding this request's sequence numbers (``seqs``, end excluded) are read
+    back. PostgreSQL takes one statement whose one parameter is the batch as a
+    JSON document, serialised in one call and unpacked by ``json_to_recordset``,
+    and returns the rows it wrote; a pipelined executemany cost ~25 ms of CPU per
+    1,000 rows in psycopg, arrays (``unnest``) as much. Rows skipped by ON
+    CONFLICT are not returned.
     """
     connection = session.connection()
     if session.get_bind().dialect.name == "sqlite":
         connection.exec_driver_sql(_SQLITE_INSERT, rows)
+        written = connection.exec_driver_sql(
+            "SELECT seq, id FROM predictions WHERE model_id = ? AND seq >= ? AND seq < ?",
+            (model_id, *seqs),
+        )
     else:
         document = orjson.dumps([dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows])
-        connection.exec_driver_sql(_PG_INSERT, (document.decode(),))
+        written = connection.exec_driver_sql(_PG_INSERT, (document.decode(),))
+    return {int(seq): int(pk) for seq, pk in written}
 
 
 def _existing_ids(
@@ -319,20 +329,9 @@ def store_batch(
     rows = [
         (model.id, client_ids[i], first_seq + k, *prepared[i]) for k, i in enumerate(candidates)
     ]
-    _insert_rows(session, rows)
     # A concurrent writer (another replica) may have taken an id between the check
     # and the insert: ON CONFLICT DO NOTHING skipped it, so it is a duplicate too.
-    # The rows this request wrote are the ones holding its sequence numbers.
-    mark = "?" if on_sqlite else "%s"
-    inserted: dict[int, int] = dict(
-        session.connection()
-        .exec_driver_sql(
-            f"SELECT seq, id FROM predictions WHERE model_id = {mark} "
-            f"AND seq >= {mark} AND seq < {mark}",
-            (model.id, first_seq, end),
-        )
-        .all()
-    )
+    inserted = _insert_rows(session, rows, model_id=model.id, seqs=(first_seq, end))
     kept = [(k, i) for k, i in enumerate(candidates) if first_seq + k in inserted]
     positions = np.array([i for _, i in kept], dtype=np.intp)
     seqs = np.array([first_seq + k for k, _ in kept], dtype=np.int64)

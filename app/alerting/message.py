@@ -26,7 +26,7 @@ UTF-8 body of minified JSON, signed per the Standard Webhooks spec (see
         "title": "Drift on churn-classifier: 4 of 12 features",
         "summary": "Free text, several lines.",
         "fields": [{"name": "window", "value": "5000 predictions"}],
-        "links": {"ticket": "https://…", "dashboard": "https://…", "report": "https://…"}
+        "links": {"tickets": "https://…", "dashboard": "https://…", "report": "https://…"}
       }
     }
 

@@ -32,6 +32,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
+from urllib.parse import urlencode
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -73,6 +74,14 @@ def _links(settings: Settings, model: str, **extra: str) -> dict[str, str]:
     return {**{k: base + v for k, v in extra.items()}, "dashboard": f"{base}/ui/models/{model}"}
 
 
+def _queue(model: str, **filters: str) -> str:
+    """The reviewers' queue page for ``model``: where a person clicking an alert can act.
+
+    (The API's /v1/tickets needs a bearer key, which a browser does not send.)
+    """
+    return "/ui/queue?" + urlencode({"model": model, **filters})
+
+
 # --------------------------------------------------------------------------- drift
 def drift_key(model: str) -> str:
     return f"drift.incident:{model}"
@@ -111,7 +120,7 @@ def drift_opened(session: Session, event: IncidentOpened, *, settings: Settings)
         settings,
         event.model_name,
         # the queue opens the incident's drift ticket in this same transaction
-        ticket=f"/v1/tickets?model={event.model_name}&kind=drift",
+        tickets=_queue(event.model_name, kind="drift"),
         report=f"/ui/models/{event.model_name}/evaluations/{event.evaluation_id}/report",
     )
     stale = outbox.firing(session, group_key=drift_key(event.model_name))
@@ -260,7 +269,7 @@ def _fire_or_resolve(
     *,
     rule: str,
     model: MonitoredModel,
-    link: str,
+    queue_filters: dict[str, str],
     bad: bool,
     good: bool,
     severity: Severity,
@@ -286,7 +295,7 @@ def _fire_or_resolve(
                 model_id=model.id,
                 model_name=model.name,
                 fields=fields,
-                links=_links(settings, model.name, ticket=f"/v1/tickets?model={model.name}&{link}"),
+                links=_links(settings, model.name, tickets=_queue(model.name, **queue_filters)),
             ),
             now=now,
         )
@@ -342,7 +351,7 @@ def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> in
             session,
             rule="queue.sla",
             model=model,
-            link="status=open&overdue=true",
+            queue_filters={"status": "open"},  # oldest first, each with its SLA state
             bad=late > 0,
             good=late == 0,
             severity="warning",
@@ -360,7 +369,7 @@ def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> in
             session,
             rule="queue.backlog",
             model=model,
-            link="status=open",
+            queue_filters={"status": "open"},
             bad=n > backlog,
             good=n < backlog * BACKLOG_RESOLVE_SHARE,
             severity="warning",
@@ -379,7 +388,7 @@ def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> in
             session,
             rule="data_quality.surge",
             model=model,
-            link="kind=data_quality",
+            queue_filters={"kind": "data_quality"},
             bad=count >= dq,
             good=count < dq,
             severity="warning",

@@ -58,6 +58,7 @@ _SEVERITY_MARK: Final = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 _RESOLVED_MARK: Final = "✅"
 _LINK_LABELS: Final = {
     "ticket": "Open ticket",
+    "tickets": "Open queue",
     "dashboard": "Dashboard",
     "report": "Drift report",
     "evidently_report": "Drift report",

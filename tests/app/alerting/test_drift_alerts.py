@@ -82,7 +82,9 @@ def test_incident_to_webhook_slack_and_email_then_resolved_in_the_same_thread(
     assert message["blocks"][0]["type"] == "header"
     buttons = next(b for b in message["blocks"] if b["type"] == "actions")["elements"]
     urls = [b["url"] for b in buttons]
-    assert any("/v1/tickets?model=churn&kind=drift" in u for u in urls)
+    # a person clicks these: the queue page (a browser sends no API key to /v1/...)
+    assert any(u.endswith("/ui/queue?model=churn&kind=drift") for u in urls)
+    assert "Open queue" in [b["text"]["text"] for b in buttons]
     assert any(u.endswith("/ui/models/churn") for u in urls)
     assert any("/report" in u for u in urls)
     [mail] = smtp_server.mails

@@ -49,6 +49,11 @@ def test_sla_backlog_and_data_quality_surge_fire_once_and_resolve(
     assert run_alert_rules(db, settings, now=now) == 0  # still firing: nothing new
     [surge] = alerts(client, rule="data_quality.surge")
     assert ("records in an hour", "20") in [(f["name"], f["value"]) for f in surge["fields"]]
+    # the links a person follows lead to the reviewers' queue, filtered, and the dashboard
+    assert surge["links"]["tickets"].endswith("/ui/queue?model=churn&kind=data_quality")
+    [backlog] = alerts(client, rule="queue.backlog")
+    assert backlog["links"]["tickets"].endswith("/ui/queue?model=churn&status=open")
+    assert backlog["links"]["dashboard"].endswith("/ui/models/churn")
 
     later = now + dt.timedelta(days=30)  # every waiting ticket is past its SLA; the hour is over
     run_alert_rules(db, settings, now=later)

@@ -1,9 +1,10 @@
 """Where stored traffic meets the exception queue: the rules that open tickets.
 
-Called inside the ingest transaction, so a ticket exists exactly when its
-prediction does. The rules run over the batch's columns at once
-(:mod:`exceptions_queue.rules`); the tickets they call for go in with one bulk
-insert.
+The rules run over a batch's columns at once (:mod:`exceptions_queue.rules`),
+before the ingest transaction (:func:`find_exceptions`: pure computation, so
+SQLite's one write lock is not held for it). The tickets they call for go in
+inside that transaction, with one bulk insert (:func:`on_batch_stored`), so a
+ticket exists exactly when its prediction does.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +30,7 @@ from exceptions_queue import repository, service
 from exceptions_queue.rules import Findings, RuleConfig, evaluate
 
 if TYPE_CHECKING:
-    from app.ingest import StoredBatch
+    from app.ingest import StoredBatch, ValidatedBatch
 
 # What a reference says is normal, per reference id (references never change).
 _Normal = tuple[dict[str, tuple[float, float]], dict[str, frozenset[str]]]
@@ -108,13 +111,48 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 6)
 
 
+@dataclass(frozen=True)
+class BatchFindings:
+    """What the rules found in a whole validated batch, and under which settings."""
+
+    found: Findings
+    config: RuleConfig
+    model_updated_at: dt.datetime
+    reference_id: int | None
+
+    def still_valid_for(self, model: MonitoredModel) -> bool:
+        """Whether ``model`` (as read in the write transaction) is the one they were found for."""
+        return self.model_updated_at == model.updated_at and self.reference_id == model.reference_id
+
+
+def find_exceptions(
+    model: MonitoredModel, batch: ValidatedBatch, config: RuleConfig
+) -> BatchFindings:
+    """Every rule over every record of ``batch`` (duplicates are dropped when tickets open).
+
+    ``config`` is :func:`rule_config` of ``model``.
+    """
+    values = {k: v for k, v in batch.columns.values.items() if k != PREDICTION}
+    values[CONFIDENCE] = batch.confidence
+    probabilities = (
+        _probabilities(model, [r.probabilities for r in batch.records])
+        if config.margin_threshold is not None or config.entropy_threshold is not None
+        else None
+    )
+    # seeded by the batch: the audit draw is reproducible from the stored rows
+    seed = [model.id, zlib.crc32(batch.client_ids[0].encode())] if batch.client_ids else model.id
+    found = evaluate(values, probabilities, config, np.random.default_rng(seed))
+    return BatchFindings(found, config, model.updated_at, model.reference_id)
+
+
 def _candidates(
     found: Findings,
     config: RuleConfig,
-    ids: Sequence[int],
+    id_of: Mapping[int, int],
     client_ids: Sequence[str],
     outputs: Sequence[Any],
 ) -> tuple[list[service.NewTicket], list[service.QualityGroup]]:
+    """Tickets for the stored records; ``id_of`` maps a batch position to its new row's id."""
     low = found.low_confidence
     thresholds = {
         "confidence": config.confidence_threshold,
@@ -123,6 +161,8 @@ def _candidates(
     }
     new: list[service.NewTicket] = []
     for k, j in enumerate(low.positions.tolist()):
+        if j not in id_of:  # a duplicate: it was stored (and judged) before
+            continue
         rule = low.rules[k]
         value = {"confidence": low.confidence, "margin": low.margin, "entropy": low.entropy}[rule][
             k
@@ -131,7 +171,7 @@ def _candidates(
         new.append(
             service.NewTicket(
                 kind="low_confidence",
-                group_key=f"pred:{ids[j]}",
+                group_key=f"pred:{id_of[j]}",
                 reason=f"{rule} {value:.3f} {relation} the threshold {thresholds[rule]}",
                 details={
                     "rule": rule,
@@ -141,64 +181,69 @@ def _candidates(
                     "entropy": _num(low.entropy[k]),
                     "prediction": outputs[j],
                 },
-                prediction_id=ids[j],
+                prediction_id=id_of[j],
                 client_id=client_ids[j],
             )
         )
     for j in found.audit.tolist():
+        if j not in id_of:
+            continue
         new.append(
             service.NewTicket(
                 kind="audit",
-                group_key=f"pred:{ids[j]}",
+                group_key=f"pred:{id_of[j]}",
                 reason=(
                     f"audit sample ({config.audit_rate:.1%} of confident predictions): "
                     "checked by a person so retraining data is not only hard cases"
                 ),
                 details={"audit": True, "rate": config.audit_rate, "prediction": outputs[j]},
-                prediction_id=ids[j],
+                prediction_id=id_of[j],
                 client_id=client_ids[j],
             )
         )
     groups: dict[str, service.QualityGroup] = {}
     for brk in found.quality:
+        stored = [j for j in brk.positions.tolist() if j in id_of]
+        if not stored:
+            continue
         group = groups.setdefault(brk.feature, service.QualityGroup(brk.feature, {}))
-        group.counts[brk.rule] = group.counts.get(brk.rule, 0) + len(brk.positions)
+        group.counts[brk.rule] = group.counts.get(brk.rule, 0) + len(stored)
+        # the examples are the first breaks' values; those of duplicates are left out
         for j, value in zip(brk.positions.tolist(), brk.examples, strict=False):
-            group.examples.append(
-                {
-                    "prediction_id": ids[j],
-                    "client_id": client_ids[j],
-                    "rule": brk.rule,
-                    "value": value,
-                }
-            )
+            if j in id_of:
+                group.examples.append(
+                    {
+                        "prediction_id": id_of[j],
+                        "client_id": client_ids[j],
+                        "rule": brk.rule,
+                        "value": value,
+                    }
+                )
     return new, list(groups.values())
 
 
 def on_batch_stored(
-    session: Session, model: MonitoredModel, stored: StoredBatch, *, now: dt.datetime
+    session: Session,
+    model: MonitoredModel,
+    stored: StoredBatch,
+    *,
+    now: dt.datetime,
+    findings: BatchFindings | None = None,
 ) -> int:
-    """Open the tickets a stored batch calls for; returns how many were opened."""
+    """Open the tickets a stored batch calls for; returns how many were opened.
+
+    ``findings`` (from :func:`find_exceptions`, before the transaction) are used
+    when they were found for this same ``model``; else the rules run here.
+    """
     if not stored.prediction_ids:
         return 0
     batch = stored.batch
-    positions = stored.new_positions
-    config = rule_config(session, model)
-    whole = len(positions) == batch.columns.rows  # no duplicates: no copy of the columns
-    columns = (batch.columns if whole else batch.columns.take(positions)).values
-    values = {k: v for k, v in columns.items() if k != PREDICTION}
-    values[CONFIDENCE] = batch.confidence[positions]
-    probabilities = (
-        _probabilities(model, [batch.records[i].probabilities for i in positions.tolist()])
-        if config.margin_threshold is not None or config.entropy_threshold is not None
-        else None
+    if findings is None or not findings.still_valid_for(model):
+        findings = find_exceptions(model, batch, rule_config(session, model))
+    id_of = dict(zip(stored.new_positions.tolist(), stored.prediction_ids, strict=True))
+    new, groups = _candidates(
+        findings.found, findings.config, id_of, batch.client_ids, batch.outputs
     )
-    # seeded by the batch: the audit draw is reproducible from the stored rows
-    rng = np.random.default_rng([model.id, stored.prediction_ids[0]])
-    found = evaluate(values, probabilities, config, rng)
-    client_ids = [batch.client_ids[i] for i in positions.tolist()]
-    outputs = [batch.outputs[i] for i in positions.tolist()]
-    new, groups = _candidates(found, config, stored.prediction_ids, client_ids, outputs)
     if groups:
         new = service.merge_quality_groups(session, model_id=model.id, groups=groups, now=now) + new
     if not new:

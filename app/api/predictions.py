@@ -29,7 +29,7 @@ from app.errors import (
     validation_error_from_pydantic,
 )
 from app.ingest import row_values, store_batch, validate_batch
-from app.intake import on_batch_stored
+from app.intake import find_exceptions, on_batch_stored, rule_config
 from app.models import Prediction
 from app.pagination import (
     CursorQuery,
@@ -171,25 +171,29 @@ async def post_predictions(
     db = get_db(request)
 
     def work() -> IngestResult:
-        # The key, the model's schema and sketch in one short read; validation needs
-        # no more, so it runs before the write transaction: SQLite's one write lock
-        # is then held for the writes alone.
+        # The key, the model's schema, sketch and rules in one short read; validation,
+        # the rows' values, their counts and the exception rules need no more, so they
+        # run before the write transaction: SQLite's one write lock (the model's row
+        # lock on PostgreSQL) is then held for the writes alone.
         with db.session(readonly=True) as session:
             caller.authorize(session)
             schema = catalog.active_model(session, name)
             spec = get_spec(session, schema.reference_id) if schema.reference_id else None
+            rules = rule_config(session, schema)
         try:
             records, prefix = _parse_predictions(parse_json(raw, request), settings)
             now = utcnow()
             batch = validate_batch(schema, records, now=now, prefix=prefix)
             values = row_values(schema, batch, on_sqlite=db.is_sqlite, now=now, spec=spec)
+            findings = find_exceptions(schema, batch, rules)
             with db.session() as session:
                 model = catalog.active_model(session, name)
                 if model.updated_at != schema.updated_at:  # changed meanwhile: check again
                     batch = validate_batch(model, records, now=now, prefix=prefix)
                     values = row_values(model, batch, on_sqlite=db.is_sqlite, now=now)
                 stored = store_batch(session, model, batch, now=now, values=values)
-                exceptions = on_batch_stored(session, model, stored, now=now)
+                # (the rules run again in here if the model changed since they ran)
+                exceptions = on_batch_stored(session, model, stored, now=now, findings=findings)
         except ValidationFailed:
             metrics.RECORDS_REJECTED.inc(name)
             raise

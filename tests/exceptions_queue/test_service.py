@@ -239,6 +239,29 @@ def test_hourly_budget_suppresses_and_counts(client: TestClient, db: Database) -
     assert len(tickets(db, kind="drift")) == 1
 
 
+def test_a_batch_resent_with_new_records_opens_tickets_for_the_new_ones_only(
+    client: TestClient, db: Database
+) -> None:
+    # the rules run over the whole batch before it is stored; what was a duplicate
+    # opens nothing and counts nowhere
+    create_model_with_reference(client)
+    first = predictions(6, seed=7, prefix="a", confidence=0.3)
+    for p in first[:2]:
+        p["features"]["plan"] = "platinum"
+    r = client.post("/v1/models/churn/predictions", json={"predictions": first})
+    assert r.json() == {"accepted": 6, "duplicates": 0, "exceptions": 7}  # 6 + 1 quality group
+    more = predictions(3, seed=8, prefix="b", confidence=0.3)
+    more[0]["features"]["plan"] = "platinum"
+    r = client.post("/v1/models/churn/predictions", json={"predictions": [*more, *first]})
+    assert r.json() == {"accepted": 3, "duplicates": 6, "exceptions": 3}
+    low = tickets(db, kind="low_confidence")
+    assert sorted(t.client_id for t in low) == sorted(p["id"] for p in first + more)
+    [plan] = tickets(db, kind="data_quality")
+    assert plan.count == 3 and plan.details["counts"] == {"unseen_category": 3}
+    broken = [first[0]["id"], first[1]["id"], more[0]["id"]]
+    assert sorted(e["client_id"] for e in plan.details["examples"]) == sorted(broken)
+
+
 def test_data_quality_is_grouped_per_feature_and_hour(client: TestClient, db: Database) -> None:
     create_model_with_reference(client)
     for seed_ in (5, 6):

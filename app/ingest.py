@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,7 +153,16 @@ def _sqlite_time(value: dt.datetime) -> str:
 
 _INSERT_HEAD = f"INSERT INTO predictions ({', '.join(_ROW_COLUMNS)}) "
 _ON_CONFLICT = " ON CONFLICT (model_id, client_id) DO NOTHING"
-_SQLITE_INSERT = _INSERT_HEAD + f"VALUES ({', '.join('?' * len(_ROW_COLUMNS))})" + _ON_CONFLICT
+# The rows carry their position among the batch's new rows; the statement adds the
+# first sequence number reserved (known only inside the transaction), so the rows
+# themselves can be built before it.
+_SQLITE_INSERT = (
+    _INSERT_HEAD
+    + "VALUES (?, ?, ? + {first_seq:d}, "
+    + ", ".join("?" * (len(_ROW_COLUMNS) - 3))
+    + ")"
+    + _ON_CONFLICT
+)
 # PostgreSQL reads the whole batch from one JSON document (rows as objects)
 _PG_ROW_TYPES = (
     "bigint",
@@ -169,7 +178,9 @@ _PG_ROW_TYPES = (
 )
 _PG_INSERT = (
     _INSERT_HEAD
-    + f"SELECT {', '.join(_ROW_COLUMNS)} FROM json_to_recordset(%s::json) AS r("
+    + "SELECT "
+    + ", ".join("seq + %s" if c == "seq" else c for c in _ROW_COLUMNS)
+    + " FROM json_to_recordset(%s::json) AS r("
     + ", ".join(f"{c} {t}" for c, t in zip(_ROW_COLUMNS, _PG_ROW_TYPES, strict=True))
     + ")"
     + _ON_CONFLICT
@@ -177,32 +188,46 @@ _PG_INSERT = (
 )
 
 
-def _insert_rows(
-    session: Session, rows: list[tuple[Any, ...]], *, model_id: int, seqs: tuple[int, int]
-) -> dict[int, int]:
-    """Insert the batch's new rows; returns the sequence number and id of each row written.
+def _insert_params(
+    on_sqlite: bool,
+    model_id: int,
+    client_ids: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    positions: Iterable[int],
+) -> Any:
+    """The parameters of :func:`_insert_rows` for the records at ``positions``, in order.
 
-    Values arrive already in the driver's types: the ORM/Core path would process
-    every value of every row through the column types (two datetimes and three
-    JSON columns per record) and build multi-row VALUES statements: most of the
-    cost of a batch. SQLite takes one executemany of text values, then the rows
-    holding this request's sequence numbers (``seqs``, end excluded) are read
-    back. PostgreSQL takes one statement whose one parameter is the batch as a
-    JSON document, serialised in one call and unpacked by ``json_to_recordset``,
-    and returns the rows it wrote; a pipelined executemany cost ~25 ms of CPU per
-    1,000 rows in psycopg, arrays (``unnest``) as much. Rows skipped by ON
-    CONFLICT are not returned.
+    SQLite takes one executemany of text values. PostgreSQL takes one statement
+    whose parameter is the rows as one JSON document, serialised in one call and
+    unpacked by ``json_to_recordset``: a pipelined executemany cost ~25 ms of CPU
+    per 1,000 rows in psycopg, arrays (``unnest``) as much.
+    """
+    rows = [(model_id, client_ids[i], k, *values[i]) for k, i in enumerate(positions)]
+    if on_sqlite:
+        return rows
+    return orjson.dumps([dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows]).decode()
+
+
+def _insert_rows(
+    session: Session, params: Any, *, model_id: int, seqs: tuple[int, int]
+) -> dict[int, int]:
+    """Insert the rows of ``params`` (:func:`_insert_params`) numbered from ``seqs[0]``.
+
+    Returns the sequence number and id of each row written; rows skipped by ON
+    CONFLICT are not among them. Values arrive already in the driver's types: the
+    ORM/Core path would process every value of every row through the column types
+    (two datetimes and three JSON columns per record): most of the cost of a batch.
     """
     connection = session.connection()
+    first, end = seqs
     if session.get_bind().dialect.name == "sqlite":
-        connection.exec_driver_sql(_SQLITE_INSERT, rows)
+        connection.exec_driver_sql(_SQLITE_INSERT.format(first_seq=first), params)
         written = connection.exec_driver_sql(
             "SELECT seq, id FROM predictions WHERE model_id = ? AND seq >= ? AND seq < ?",
-            (model_id, *seqs),
+            (model_id, first, end),
         )
     else:
-        document = orjson.dumps([dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows])
-        written = connection.exec_driver_sql(_PG_INSERT, (document.decode(),))
+        written = connection.exec_driver_sql(_PG_INSERT, (first, params))
     return {int(seq): int(pk) for seq, pk in written}
 
 
@@ -239,6 +264,8 @@ class RowValues:
 
     on_sqlite: bool
     values: list[tuple[Any, ...]]  # ts, received_at, features, prediction, confidence, ...
+    # the insert's parameters when every record of the batch is new (the usual case)
+    all_new: Any = None
     # sketch counts of the whole batch against this reference, used when the batch
     # is stored whole into one block (the usual case)
     reference_id: int | None = None
@@ -283,6 +310,7 @@ def row_values(
     return RowValues(
         on_sqlite,
         values,
+        all_new=_insert_params(on_sqlite, model.id, batch.client_ids, values, range(len(values))),
         reference_id=model.reference_id if spec is not None else None,
         counts=spec.count(batch.columns.values) if spec is not None else None,
     )
@@ -325,13 +353,14 @@ def store_batch(
 
     if values is None or values.on_sqlite != on_sqlite:
         values = row_values(model, batch, on_sqlite=on_sqlite, now=now)
-    client_ids, prepared = batch.client_ids, values.values
-    rows = [
-        (model.id, client_ids[i], first_seq + k, *prepared[i]) for k, i in enumerate(candidates)
-    ]
+    params = (
+        values.all_new
+        if len(candidates) == n and values.all_new is not None
+        else _insert_params(on_sqlite, model.id, batch.client_ids, values.values, candidates)
+    )
     # A concurrent writer (another replica) may have taken an id between the check
     # and the insert: ON CONFLICT DO NOTHING skipped it, so it is a duplicate too.
-    inserted = _insert_rows(session, rows, model_id=model.id, seqs=(first_seq, end))
+    inserted = _insert_rows(session, params, model_id=model.id, seqs=(first_seq, end))
     kept = [(k, i) for k, i in enumerate(candidates) if first_seq + k in inserted]
     positions = np.array([i for _, i in kept], dtype=np.intp)
     seqs = np.array([first_seq + k for k, _ in kept], dtype=np.int64)

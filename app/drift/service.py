@@ -166,7 +166,25 @@ def _calibration_rows(window: WindowSpec, rows: int, min_rows: int) -> int:
     return int(2 ** np.ceil(np.log2(max(rows, min_rows, 2))))
 
 
-def get_calibration(
+@dataclass(frozen=True)
+class _Calibrated:
+    """A window size's calibration, and whether it still has to be stored."""
+
+    calibration: Calibration
+    key: str
+    window_rows: int
+    new: bool
+
+
+def _calibration_of(reference_id: int, key: str, window_rows: int) -> tuple[Any, ...]:
+    return (
+        DriftCalibration.reference_id == reference_id,
+        DriftCalibration.config_key == key,
+        DriftCalibration.window_rows == window_rows,
+    )
+
+
+def _find_calibration(
     session: Session,
     *,
     reference: Reference,
@@ -174,32 +192,43 @@ def get_calibration(
     ref_counts: npt.NDArray[np.int64],
     config: DriftConfig,
     window_rows: int,
-) -> Calibration:
-    """Computed once per reference, configuration and window size, then read back."""
+) -> _Calibrated:
+    """The stored calibration of this window size, else one computed now.
+
+    Computed once per reference, configuration and window size; a new one is
+    stored by :func:`_store_calibration` (in the write transaction).
+    """
     key = config_key(config)
     row = session.scalar(
-        select(DriftCalibration).where(
-            DriftCalibration.reference_id == reference.id,
-            DriftCalibration.config_key == key,
-            DriftCalibration.window_rows == window_rows,
-        )
+        select(DriftCalibration).where(*_calibration_of(reference.id, key, window_rows))
     )
     if row is not None:
-        return Calibration.from_dict(row.data)
+        return _Calibrated(Calibration.from_dict(row.data), key, window_rows, new=False)
     calibration = calibrate(
         spec, ref_counts, window_rows=window_rows, config=config, seed=reference.id
     )
-    session.add(
-        DriftCalibration(
-            reference_id=reference.id,
-            config_key=key,
-            window_rows=window_rows,
-            data=calibration.to_dict(),
-            created_at=utcnow(),
+    return _Calibrated(calibration, key, window_rows, new=True)
+
+
+def _store_calibration(session: Session, reference_id: int, found: _Calibrated) -> None:
+    if not found.new:
+        return
+    stored = session.scalar(
+        select(DriftCalibration.id).where(
+            *_calibration_of(reference_id, found.key, found.window_rows)
         )
     )
-    session.flush()
-    return calibration
+    if stored is None:  # (another process may have stored it meanwhile)
+        session.add(
+            DriftCalibration(
+                reference_id=reference_id,
+                config_key=found.key,
+                window_rows=found.window_rows,
+                data=found.calibration.to_dict(),
+                created_at=utcnow(),
+            )
+        )
+        session.flush()
 
 
 def _feature_out(d: dict[str, Any], name: str | None = None) -> dict[str, Any]:
@@ -233,7 +262,20 @@ def current_blocks(model: MonitoredModel, window: WindowSpec, now: dt.datetime) 
     return current - 1, current
 
 
-def evaluate_window(
+@dataclass(frozen=True)
+class Judgement:
+    """A window judged (reads and computation only), not stored yet."""
+
+    values: dict[str, Any]  # the DriftEvaluation's columns
+    calibration: _Calibrated | None
+    model_updated_at: dt.datetime
+
+    @property
+    def block(self) -> int:
+        return int(self.values["last_block"])
+
+
+def judge_window(
     session: Session,
     *,
     model: MonitoredModel,
@@ -243,11 +285,12 @@ def evaluate_window(
     now: dt.datetime,
     scheduled: bool = False,
     note: dict[str, Any] | None = None,
-) -> DriftEvaluation | None:
-    """Judge the window ending with ``last_block``, store it, and move the incident.
+) -> Judgement:
+    """Judge the window ending with ``last_block``: reads only, so a read-only session does.
 
-    Returns None when a scheduled evaluation of this block already exists
-    (another worker ran it).
+    The evaluator judges due windows before its write transaction, so SQLite's one
+    write lock is not held while the windows are summed and tested (a calibration,
+    computed once per window size, takes a quarter of a second).
     """
     reference = current_reference(session, model)
     spec = get_spec(session, reference.id)
@@ -258,9 +301,9 @@ def evaluate_window(
     config = drift_config(model, settings)
     feature_names = [n for n in spec.names if not n.startswith("__")]
     output_names = [n for n in (PREDICTION, CONFIDENCE) if n in spec.names]
-    calibration = None
+    found = None
     if wc.rows >= config.min_rows:
-        calibration = get_calibration(
+        found = _find_calibration(
             session,
             reference=reference,
             spec=spec,
@@ -268,6 +311,7 @@ def evaluate_window(
             config=config,
             window_rows=_calibration_rows(window, wc.rows, config.min_rows),
         )
+    calibration = found.calibration if found else None
     features = evaluate(
         spec, ref_counts, wc.counts, config=config, calibration=calibration, names=feature_names
     )
@@ -303,12 +347,28 @@ def evaluate_window(
         "result": result,
         "created_at": now,
     }
-    if scheduled:
+    return Judgement(values, found, model.updated_at)
+
+
+def record_judgement(
+    session: Session,
+    judgement: Judgement,
+    *,
+    model: MonitoredModel,
+    settings: Settings,
+    now: dt.datetime,
+) -> DriftEvaluation | None:
+    """Store a judged window and move the incident; ``None`` when a scheduled
+    evaluation of that block already exists (another worker ran it)."""
+    values = judgement.values
+    if judgement.calibration is not None:
+        _store_calibration(session, values["reference_id"], judgement.calibration)
+    if values["scheduled_block"] is not None:
         exists = session.scalar(
             select(DriftEvaluation.id).where(
                 DriftEvaluation.model_id == model.id,
-                DriftEvaluation.reference_id == reference.id,
-                DriftEvaluation.scheduled_block == last_block,
+                DriftEvaluation.reference_id == values["reference_id"],
+                DriftEvaluation.scheduled_block == values["scheduled_block"],
             )
         )
         if exists is not None:
@@ -322,9 +382,9 @@ def evaluate_window(
         extra={
             "model": model.name,
             "evaluation": evaluation.id,
-            "rows": wc.rows,
-            "status": status,
-            "trigger": trigger,
+            "rows": values["rows"],
+            "status": values["status"],
+            "trigger": values["trigger"],
         },
     )
     return evaluation
@@ -554,10 +614,11 @@ def evaluate_now(
         )
     window = WindowSpec.parse(model.window)
     _, in_progress = current_blocks(model, window, now)
-    evaluation = evaluate_window(
+    judgement = judge_window(
         session, model=model, settings=settings, last_block=in_progress, trigger="manual", now=now
     )
-    assert evaluation is not None
+    evaluation = record_judgement(session, judgement, model=model, settings=settings, now=now)
+    assert evaluation is not None  # (only scheduled evaluations can exist already)
     return evaluation
 
 
@@ -603,64 +664,114 @@ def _online_step(
     }
 
 
-def evaluate_model_step(
+def _due_blocks(model: MonitoredModel, state: EvaluatorState | None, now: dt.datetime) -> list[int]:
+    """The finished blocks whose scheduled evaluation is due (at most MAX_CATCH_UP)."""
+    window = WindowSpec.parse(model.window)
+    finished, _ = current_blocks(model, window, now)
+    if finished < 0:
+        return []
+    last = state.last_block if state and state.reference_id == model.reference_id else None
+    start = finished if last is None else last + 1  # a new baseline starts afresh
+    return list(range(max(start, finished - MAX_CATCH_UP + 1), finished + 1))
+
+
+def judge_due(
     session: Session, *, model: MonitoredModel, settings: Settings, now: dt.datetime
+) -> list[Judgement]:
+    """The scheduled windows due for ``model``, judged: reads only (a read-only session)."""
+    if model.reference_id is None:
+        return []
+    state = session.get(EvaluatorState, model.id)
+    return [
+        _judge_scheduled(session, model=model, settings=settings, block=block, now=now)
+        for block in _due_blocks(model, state, now)
+    ]
+
+
+def _judge_scheduled(
+    session: Session, *, model: MonitoredModel, settings: Settings, block: int, now: dt.datetime
+) -> Judgement:
+    return judge_window(
+        session,
+        model=model,
+        settings=settings,
+        last_block=block,
+        trigger="scheduled",
+        now=now,
+        scheduled=True,
+    )
+
+
+def evaluate_model_step(
+    session: Session,
+    *,
+    model: MonitoredModel,
+    settings: Settings,
+    now: dt.datetime,
+    judged: Sequence[Judgement] = (),
 ) -> int:
-    """Run the evaluations due for one model; returns how many ran."""
+    """Run the evaluations due for one model; returns how many ran.
+
+    ``judged`` (from :func:`judge_due`, before this transaction) are used for the
+    blocks they cover if the model has not changed since; the rest are judged here.
+    """
     if model.reference_id is None or not _lock_model(session, model.id):
         return 0
     state = session.get(EvaluatorState, model.id)
     if state is None:
         state = EvaluatorState(model_id=model.id, last_part_id=0, updated_at=now)
         session.add(state)
-    window = WindowSpec.parse(model.window)
-    finished, in_progress = current_blocks(model, window, now)
+    due = _due_blocks(model, state, now)
     if state.reference_id != model.reference_id:
         # a new baseline: start the schedule (and the online detector) afresh
         state.reference_id = model.reference_id
         state.last_block = None
         state.online = None
+    ready = {
+        j.block: j
+        for j in judged
+        if j.model_updated_at == model.updated_at and j.values["reference_id"] == model.reference_id
+    }
     ran = 0
-    if finished >= 0:
-        start = finished if state.last_block is None else state.last_block + 1
-        due = list(range(max(start, finished - MAX_CATCH_UP + 1), finished + 1))
-        if due:
-            compact_blocks(
-                session,
-                model_id=model.id,
-                reference_id=model.reference_id,
-                before_block=due[-1] + 1,
-            )
-        for block in due:
-            if evaluate_window(
-                session,
-                model=model,
-                settings=settings,
-                last_block=block,
-                trigger="scheduled",
-                now=now,
-                scheduled=True,
-            ):
-                ran += 1
-            state.last_block = block
+    if due:
+        compact_blocks(
+            session,
+            model_id=model.id,
+            reference_id=model.reference_id,
+            before_block=due[-1] + 1,
+        )
+    for block in due:
+        judgement = ready.get(block) or _judge_scheduled(
+            session, model=model, settings=settings, block=block, now=now
+        )
+        if record_judgement(session, judgement, model=model, settings=settings, now=now):
+            ran += 1
+        state.last_block = block
+    window = WindowSpec.parse(model.window)
     note = _online_step(session, model=model, state=state)
     if note is not None:
-        evaluate_window(
+        judgement = judge_window(
             session,
             model=model,
             settings=settings,
-            last_block=in_progress,
+            last_block=current_blocks(model, window, now)[1],
             trigger="confidence_change",
             now=now,
             note=note,
         )
+        record_judgement(session, judgement, model=model, settings=settings, now=now)
         ran += 1
     state.updated_at = now
     return ran
 
 
 def run_due_evaluations(db: Database, settings: Settings) -> int:
-    """The evaluator loop's step: every active model with a reference."""
+    """The evaluator loop's step: every active model with a reference.
+
+    Per model, the due windows are judged in a read-only session first, so the
+    write transaction that stores them (SQLite's one write lock, which ingest
+    waits for) lasts milliseconds, not the hundreds a catch-up of ten windows took.
+    """
     with db.session(readonly=True) as session:
         ids: Sequence[int] = session.scalars(
             select(MonitoredModel.id).where(
@@ -669,12 +780,18 @@ def run_due_evaluations(db: Database, settings: Settings) -> int:
         ).all()
     ran = 0
     for model_id in ids:
+        now = utcnow()
         try:
+            with db.session(readonly=True) as session:
+                model = session.get(MonitoredModel, model_id)
+                judged = (
+                    judge_due(session, model=model, settings=settings, now=now) if model else []
+                )
             with db.session() as session:
                 model = session.get(MonitoredModel, model_id)
                 if model is not None:
                     ran += evaluate_model_step(
-                        session, model=model, settings=settings, now=utcnow()
+                        session, model=model, settings=settings, now=now, judged=judged
                     )
         except Exception:
             log.exception("evaluating a model failed", extra={"model_id": model_id})

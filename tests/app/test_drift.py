@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.db import Database
 from app.drift import service
-from app.drift.models import DriftEvaluation
+from app.drift.models import DriftCalibration, DriftEvaluation
 from app.models import BlockCounts, MonitoredModel, Prediction
 from app.reference import prediction_columns
 from app.settings import Settings
@@ -248,3 +248,47 @@ def test_metrics_show_incidents_and_evaluations(
     assert 'driftdesk_drift_incidents_open{model="churn"} 1' in text
     assert 'driftdesk_drift_evaluations{model="churn",status="drift"} 2' in text
     assert 'driftdesk_drift_last_evaluation_age_seconds{model="churn"}' in text
+
+
+def test_due_windows_are_judged_before_the_write_transaction(
+    client: TestClient, db: Database, settings: Settings, monkeypatch: Any
+) -> None:
+    # the evaluator judges in a read-only session; its write transaction only stores
+    create_model_with_reference(client)
+    post(client, predictions(1000, seed=51))
+    post(client, predictions(1000, seed=52, prefix="shift", age_shift=15.0))
+    judged_in_writes = []
+    judge = service.judge_window
+
+    def spy(session: Any, **kwargs: Any) -> Any:
+        readonly = session.get_bind().get_execution_options().get("driftdesk_readonly", False)
+        if not readonly:
+            judged_in_writes.append(kwargs["last_block"])
+        return judge(session, **kwargs)
+
+    monkeypatch.setattr(service, "judge_window", spy)
+    assert run_evaluator(db, settings) == 1
+    assert judged_in_writes == []
+    with db.session(readonly=True) as s:
+        stored = s.scalars(select(DriftCalibration.window_rows)).all()
+    assert stored  # the calibration computed while judging was stored with the evaluation
+
+
+def test_judgements_of_a_model_changed_meanwhile_are_judged_again(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    create_model_with_reference(client)
+    post(client, predictions(1000, seed=53))
+    now = dt.datetime.now(dt.UTC)
+    with db.session(readonly=True) as s:
+        model = s.scalars(select(MonitoredModel)).one()
+        judged = service.judge_due(s, model=model, settings=settings, now=now)
+    assert [j.block for j in judged] == [1]
+    r = client.patch("/v1/models/churn", json={"drift": {"min_rows": 5000}})
+    assert r.status_code == 200, r.text
+    with db.session() as s:
+        model = s.scalars(select(MonitoredModel)).one()
+        ran = service.evaluate_model_step(s, model=model, settings=settings, now=now, judged=judged)
+    assert ran == 1
+    # judged under the new settings: 1,000 rows are now too few
+    assert [e["status"] for e in evaluations(client)] == ["insufficient_data"]

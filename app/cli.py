@@ -60,25 +60,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
     _migrate(settings)
-    os.environ["DRIFTDESK_RUN_BACKGROUND"] = "0" if args.no_background else "1"
+    # The background loops run once per `serve`: in the one process with one worker;
+    # with several, in this supervising process, not in each worker (every worker
+    # judging the same drift windows cost their CPU and the API's tail latency).
+    loops = None
+    if not args.no_background and args.workers > 1:
+        from app.background import Background
+        from app.db import Database, make_engine
+
+        db = Database(
+            make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        )
+        loops = Background(db, settings)
+    in_workers = not args.no_background and loops is None
+    os.environ["DRIFTDESK_RUN_BACKGROUND"] = "1" if in_workers else "0"
     print(
         f"driftdesk: serving on http://{args.host}:{args.port} "
         f"(API docs at /docs, reviewers' UI at /ui/)",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        "app.main:asgi",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-        # no access log: /metrics counts requests by route; uvicorn would build each
-        # line's arguments even with its logger at WARNING
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    if loops is not None:
+        loops.start()
+    try:
+        uvicorn.run(
+            "app.main:asgi",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            # no access log: /metrics counts requests by route; uvicorn would build
+            # each line's arguments even with its logger at WARNING
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if loops is not None:
+            loops.stop()
+            loops.db.dispose()
     return EXIT_OK
 
 

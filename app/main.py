@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
-from app import metrics, ui
+from app import logs, metrics, ui
 from app.api import alerts, drift, keys, models, predictions, reference, tickets, training
 from app.auth import ensure_admin_key
 from app.background import Background
@@ -152,7 +152,10 @@ def _install_ops(app: FastAPI) -> None:
 
 def asgi() -> FastAPI:
     """The factory `driftdesk serve` hands to uvicorn (one call per worker process)."""
-    app = create_app(background=os.environ.get("DRIFTDESK_RUN_BACKGROUND", "1") == "1")
+    settings = get_settings()
+    # a worker process started by uvicorn's supervisor has no logging set up yet
+    logs.configure(settings.log_level, settings.log_format)
+    app = create_app(settings, background=os.environ.get("DRIFTDESK_RUN_BACKGROUND", "1") == "1")
     # What is loaded by now (modules, SQLAlchemy and pydantic machinery: ~300,000
     # objects) lives as long as the process. Frozen, the cyclic GC's full
     # collections no longer walk it — one ran per ingested batch, ~9% of ingest CPU.

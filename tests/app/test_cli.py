@@ -6,6 +6,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -164,3 +165,33 @@ def test_serve_with_a_bootstrap_key_prints_no_secret(tmp_path: Path) -> None:
         assert httpx.get(server.url + "/readyz").status_code == 200
     assert secret not in server.output()
     assert not re.search(r"\bdd_[A-Za-z0-9_-]{20,}", server.output())
+
+
+@pytest.mark.slow
+def test_serve_runs_the_background_loops_once_whatever_its_workers(tmp_path: Path) -> None:
+    # with several workers the loops run in the supervising process, not once per worker
+    env = {
+        "DRIFTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'dd.db'}",
+        "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": "dd_bootstrap_for_loops_0123456789",
+        "DRIFTDESK_LOG_LEVEL": "INFO",
+        "DRIFTDESK_LOG_FORMAT": "text",
+    }
+    for workers, args in (
+        (2, ["--workers", "2"]),
+        (1, []),
+        (2, ["--workers", "2", "--no-background"]),
+    ):
+        log = tmp_path / f"serve-{workers}-{len(args)}.log"
+        server = DriftdeskServer(env=env, args=args, log=log, cwd=tmp_path).start()
+        try:
+            deadline = time.monotonic() + 30
+            while (
+                time.monotonic() < deadline
+                and server.output().count("Application startup complete") < workers
+            ):
+                time.sleep(0.2)
+            assert server.output().count("Application startup complete") == workers
+        finally:
+            server.stop()
+        started = server.output().count("background loops started")
+        assert started == (0 if "--no-background" in args else 1), (args, server.output())

@@ -664,14 +664,28 @@ def _online_step(
     }
 
 
-def _due_blocks(model: MonitoredModel, state: EvaluatorState | None, now: dt.datetime) -> list[int]:
-    """The finished blocks whose scheduled evaluation is due (at most MAX_CATCH_UP)."""
+def _due_blocks(
+    model: MonitoredModel,
+    state: EvaluatorState | None,
+    now: dt.datetime,
+    *,
+    fresh_start: int | None = None,
+) -> list[int]:
+    """The finished blocks whose scheduled evaluation is due (at most MAX_CATCH_UP).
+
+    A fresh schedule (a new model or baseline) starts at the latest finished block,
+    or at ``fresh_start``: the first block judged before the write transaction,
+    while more blocks may have finished.
+    """
     window = WindowSpec.parse(model.window)
     finished, _ = current_blocks(model, window, now)
     if finished < 0:
         return []
     last = state.last_block if state and state.reference_id == model.reference_id else None
-    start = finished if last is None else last + 1  # a new baseline starts afresh
+    if last is not None:
+        start = last + 1
+    else:
+        start = finished if fresh_start is None else min(fresh_start, finished)
     return list(range(max(start, finished - MAX_CATCH_UP + 1), finished + 1))
 
 
@@ -721,17 +735,17 @@ def evaluate_model_step(
     if state is None:
         state = EvaluatorState(model_id=model.id, last_part_id=0, updated_at=now)
         session.add(state)
-    due = _due_blocks(model, state, now)
-    if state.reference_id != model.reference_id:
-        # a new baseline: start the schedule (and the online detector) afresh
-        state.reference_id = model.reference_id
-        state.last_block = None
-        state.online = None
     ready = {
         j.block: j
         for j in judged
         if j.model_updated_at == model.updated_at and j.values["reference_id"] == model.reference_id
     }
+    due = _due_blocks(model, state, now, fresh_start=min(ready, default=None))
+    if state.reference_id != model.reference_id:
+        # a new baseline: start the schedule (and the online detector) afresh
+        state.reference_id = model.reference_id
+        state.last_block = None
+        state.online = None
     ran = 0
     if due:
         compact_blocks(

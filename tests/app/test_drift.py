@@ -292,3 +292,24 @@ def test_judgements_of_a_model_changed_meanwhile_are_judged_again(
     assert ran == 1
     # judged under the new settings: 1,000 rows are now too few
     assert [e["status"] for e in evaluations(client)] == ["insufficient_data"]
+
+
+def test_a_fresh_schedule_starts_where_it_was_judged_not_where_the_data_got_to(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    # blocks that finish while the first windows are judged are evaluated after them
+    create_model_with_reference(client)
+    post(client, predictions(1000, seed=54))
+    now = dt.datetime.now(dt.UTC)
+    with db.session(readonly=True) as s:
+        model = s.scalars(select(MonitoredModel)).one()
+        judged = service.judge_due(s, model=model, settings=settings, now=now)
+    [first] = [j.block for j in judged]
+    post(client, predictions(1000, seed=55, prefix="later"))
+    with db.session() as s:
+        model = s.scalars(select(MonitoredModel)).one()
+        ran = service.evaluate_model_step(s, model=model, settings=settings, now=now, judged=judged)
+    with db.session(readonly=True) as s:
+        blocks = sorted(s.scalars(select(DriftEvaluation.scheduled_block)).all())
+    assert blocks[0] == first and ran == len(blocks) > 1
+    assert blocks == list(range(first, first + len(blocks)))

@@ -11,9 +11,11 @@ even for the same key.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 import exceptions_queue.metrics  # noqa: F401  (registers the queue gauges with /metrics)
@@ -32,6 +34,7 @@ from app.responses import model_json
 from app.schemas import Page
 from app.settings import Settings
 from exceptions_queue import service, views
+from exceptions_queue.models import Ticket
 from exceptions_queue.schemas import (
     ClaimedTicket,
     ClaimIn,
@@ -65,6 +68,31 @@ def _actor(principal: Principal) -> service.Actor:
 
 def _lease(settings: Settings, seconds: int | None) -> dt.timedelta:
     return dt.timedelta(seconds=seconds or settings.default_lease_seconds)
+
+
+async def _as_holder(
+    uow: UnitOfWork,
+    action: Callable[..., Ticket],
+    view: Callable[..., BaseModel],
+    ticket_id: int,
+    lease_token: str | None,
+    **args: Any,
+) -> Response:
+    """A holder's action on a ticket (one unit of work), answered with ``view`` of it."""
+
+    def work(session: Session, principal: Principal) -> BaseModel:
+        now = utcnow()
+        ticket = action(
+            session,
+            ticket_id=ticket_id,
+            actor=_actor(principal),
+            lease_token=lease_token,
+            now=now,
+            **args,
+        )
+        return view(session, ticket, now=now)
+
+    return model_json(await uow.run(work))
 
 
 @router.get("", response_model=Page[TicketOut])
@@ -175,20 +203,9 @@ async def heartbeat(
     """Extend the holder's lease (to now + `lease_seconds`)."""
     body = body or HeartbeatIn()
     lease = _lease(settings, body.lease_seconds)
-
-    def work(session: Session, principal: Principal) -> ClaimedTicket:
-        now = utcnow()
-        ticket = service.heartbeat(
-            session,
-            ticket_id=ticket_id,
-            actor=_actor(principal),
-            lease_token=body.lease_token,
-            lease=lease,
-            now=now,
-        )
-        return views.claimed_out(session, ticket, now=now)
-
-    return model_json(await uow.run(work))
+    return await _as_holder(
+        uow, service.heartbeat, views.claimed_out, ticket_id, body.lease_token, lease=lease
+    )
 
 
 @router.post(
@@ -208,59 +225,30 @@ async def resolve(ticket_id: TicketId, body: ResolveIn, uow: ReviewWork) -> Resp
         labels = [service.LabelIn(body.label)]
     else:
         labels = []
-
-    def work(session: Session, principal: Principal) -> TicketOut:
-        now = utcnow()
-        ticket = service.resolve(
-            session,
-            ticket_id=ticket_id,
-            actor=_actor(principal),
-            lease_token=body.lease_token,
-            labels=labels,
-            note=body.note,
-            now=now,
-        )
-        return views.ticket_out(session, ticket, now=now)
-
-    return model_json(await uow.run(work))
+    return await _as_holder(
+        uow,
+        service.resolve,
+        views.ticket_out,
+        ticket_id,
+        body.lease_token,
+        labels=labels,
+        note=body.note,
+    )
 
 
 @router.post("/{ticket_id}/dismiss", response_model=TicketOut, responses=_HOLDER)
 async def dismiss(ticket_id: TicketId, body: DismissIn, uow: ReviewWork) -> Response:
     """Finish a held ticket without a label, giving a reason."""
-
-    def work(session: Session, principal: Principal) -> TicketOut:
-        now = utcnow()
-        ticket = service.dismiss(
-            session,
-            ticket_id=ticket_id,
-            actor=_actor(principal),
-            lease_token=body.lease_token,
-            reason=body.reason,
-            now=now,
-        )
-        return views.ticket_out(session, ticket, now=now)
-
-    return model_json(await uow.run(work))
+    return await _as_holder(
+        uow, service.dismiss, views.ticket_out, ticket_id, body.lease_token, reason=body.reason
+    )
 
 
 @router.post("/{ticket_id}/release", response_model=TicketOut, responses=_HOLDER)
 async def release(ticket_id: TicketId, uow: ReviewWork, body: ReleaseIn | None = None) -> Response:
     """Give a held ticket back to the queue. Tickets abandoned often move up in priority."""
     lease_token = (body or ReleaseIn()).lease_token
-
-    def work(session: Session, principal: Principal) -> TicketOut:
-        now = utcnow()
-        ticket = service.release(
-            session,
-            ticket_id=ticket_id,
-            actor=_actor(principal),
-            lease_token=lease_token,
-            now=now,
-        )
-        return views.ticket_out(session, ticket, now=now)
-
-    return model_json(await uow.run(work))
+    return await _as_holder(uow, service.release, views.ticket_out, ticket_id, lease_token)
 
 
 @router.post("/{ticket_id}/reopen", response_model=ClaimedTicket, responses=_HOLDER)

@@ -172,7 +172,7 @@ Result = TypeVar("Result")
 
 
 class UnitOfWork:
-    """A request's key check and work in one transaction, for the queue's hot ``async`` routes.
+    """A request's key check and work in one transaction (the queue's hot routes, ingest).
 
     With SessionDep, the key check and a sync endpoint, a request makes a
     thread-pool hop for each, and one more to validate a sync endpoint's

@@ -6,11 +6,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from app import cli_remote
 from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.background import Background
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -63,16 +67,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The background loops run once per `serve`: in the one process with one worker;
     # with several, in this supervising process, not in each worker (every worker
     # judging the same drift windows cost their CPU and the API's tail latency).
-    loops = None
-    if not args.no_background and args.workers > 1:
-        from app.background import Background
-        from app.db import Database, make_engine
-
-        db = Database(
-            make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-        )
-        loops = Background(db, settings)
-    in_workers = not args.no_background and loops is None
+    in_supervisor = not args.no_background and args.workers > 1
+    loops = _background(settings) if in_supervisor else None
+    in_workers = not args.no_background and not in_supervisor
     os.environ["DRIFTDESK_RUN_BACKGROUND"] = "1" if in_workers else "0"
     print(
         f"driftdesk: serving on http://{args.host}:{args.port} "
@@ -102,20 +99,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from app import logs
+def _background(settings: Settings) -> Background:
+    """The background loops over a database engine of their own."""
     from app.background import Background
     from app.db import Database, make_engine
+
+    db = Database(
+        make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    )
+    return Background(db, settings)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app import logs
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
     _migrate(settings)
-    db = Database(
-        make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    )
     print("driftdesk worker: running the background loops (Ctrl-C to stop)", file=sys.stderr)
-    Background(db, settings).run_forever()
-    db.dispose()
+    loops = _background(settings)
+    loops.run_forever()
+    loops.db.dispose()
     return EXIT_OK
 
 

@@ -265,7 +265,7 @@ class RowValues:
     on_sqlite: bool
     values: list[tuple[Any, ...]]  # ts, received_at, features, prediction, confidence, ...
     # the insert's parameters when every record of the batch is new (the usual case)
-    all_new: Any = None
+    all_new: Any
     # sketch counts of the whole batch against this reference, used when the batch
     # is stored whole into one block (the usual case)
     reference_id: int | None = None
@@ -355,7 +355,7 @@ def store_batch(
         values = row_values(model, batch, on_sqlite=on_sqlite, now=now)
     params = (
         values.all_new
-        if len(candidates) == n and values.all_new is not None
+        if len(candidates) == n
         else _insert_params(on_sqlite, model.id, batch.client_ids, values.values, candidates)
     )
     # A concurrent writer (another replica) may have taken an id between the check

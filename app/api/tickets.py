@@ -52,7 +52,7 @@ from exceptions_queue.states import Kind, Status
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
 # The hot routes (claim and the holder's actions) are async: a UnitOfWork checks
-# the key and does their database work in two thread-pool hops instead of six.
+# the key and does their database work in one thread-pool hop instead of six.
 ReviewWork = Annotated[UnitOfWork, unit_of_work("review")]
 
 TicketId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The ticket's id.")]

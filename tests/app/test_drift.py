@@ -274,21 +274,35 @@ def test_due_windows_are_judged_before_the_write_transaction(
     assert stored  # the calibration computed while judging was stored with the evaluation
 
 
+def judge(db: Database, settings: Settings, now: dt.datetime) -> list[service.Judgement]:
+    """What the evaluator judges before its write transaction (the one model)."""
+    with db.session(readonly=True) as s:
+        model = s.scalars(select(MonitoredModel)).one()
+        return service.judge_due(s, model=model, settings=settings, now=now)
+
+
+def store(
+    db: Database, settings: Settings, now: dt.datetime, judged: list[service.Judgement]
+) -> int:
+    """The evaluator's write transaction, given those judgements."""
+    with db.session() as s:
+        model = s.scalars(select(MonitoredModel)).one()
+        return service.evaluate_model_step(
+            s, model=model, settings=settings, now=now, judged=judged
+        )
+
+
 def test_judgements_of_a_model_changed_meanwhile_are_judged_again(
     client: TestClient, db: Database, settings: Settings
 ) -> None:
     create_model_with_reference(client)
     post(client, predictions(1000, seed=53))
     now = dt.datetime.now(dt.UTC)
-    with db.session(readonly=True) as s:
-        model = s.scalars(select(MonitoredModel)).one()
-        judged = service.judge_due(s, model=model, settings=settings, now=now)
+    judged = judge(db, settings, now)
     assert [j.block for j in judged] == [1]
     r = client.patch("/v1/models/churn", json={"drift": {"min_rows": 5000}})
     assert r.status_code == 200, r.text
-    with db.session() as s:
-        model = s.scalars(select(MonitoredModel)).one()
-        ran = service.evaluate_model_step(s, model=model, settings=settings, now=now, judged=judged)
+    ran = store(db, settings, now, judged)
     assert ran == 1
     # judged under the new settings: 1,000 rows are now too few
     assert [e["status"] for e in evaluations(client)] == ["insufficient_data"]
@@ -301,14 +315,10 @@ def test_a_fresh_schedule_starts_where_it_was_judged_not_where_the_data_got_to(
     create_model_with_reference(client)
     post(client, predictions(1000, seed=54))
     now = dt.datetime.now(dt.UTC)
-    with db.session(readonly=True) as s:
-        model = s.scalars(select(MonitoredModel)).one()
-        judged = service.judge_due(s, model=model, settings=settings, now=now)
+    judged = judge(db, settings, now)
     [first] = [j.block for j in judged]
     post(client, predictions(1000, seed=55, prefix="later"))
-    with db.session() as s:
-        model = s.scalars(select(MonitoredModel)).one()
-        ran = service.evaluate_model_step(s, model=model, settings=settings, now=now, judged=judged)
+    ran = store(db, settings, now, judged)
     with db.session(readonly=True) as s:
         blocks = sorted(s.scalars(select(DriftEvaluation.scheduled_block)).all())
     assert blocks[0] == first and ran == len(blocks) > 1

@@ -4,6 +4,11 @@ Starts, in one run:
 
 * a bare FastAPI app under uvicorn whose one route reads the request body and
   parses it as JSON (the ceiling: HTTP plus JSON, nothing else);
+* a floor: the same kind of app whose route parses the body and stores each record
+  as a row of a SQLite file (its id under a unique constraint, the features as
+  JSON text, one durable commit per batch), with no validation, no sketches and no
+  rules: the least that answers 202 for stored, idempotent records, so the gap
+  between it and the ceiling is storage alone;
 * a real `driftdesk serve` (uvicorn, one worker, SQLite on a temporary file with
   the default `synchronous=FULL`, background loops on) and, with `--postgres URL`,
   a second one on PostgreSQL (a fresh database created beside URL's and dropped after);
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,6 +47,7 @@ import httpx
 import numpy as np
 import orjson
 from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -71,9 +78,82 @@ def bare_app() -> FastAPI:
     return app
 
 
+# --------------------------------------------------------------------------- the floor
+FLOOR_DB = "DRIFTDESK_BENCH_FLOOR_DB"
+_FLOOR_TABLE = """CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL, client_id VARCHAR(200) NOT NULL,
+    ts VARCHAR NOT NULL, features TEXT NOT NULL, prediction TEXT NOT NULL,
+    confidence FLOAT, model_version VARCHAR(100), UNIQUE (model_id, client_id))"""
+_FLOOR_INSERT = (
+    "INSERT INTO predictions (model_id, client_id, ts, features, prediction, confidence,"
+    " model_version) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_id, client_id) DO NOTHING"
+)
+
+
+def floor_app() -> FastAPI:
+    """The floor: parse, then store every record durably and idempotently; nothing else.
+
+    SQLite as driftdesk opens it (WAL, ``synchronous=FULL``, one writer at a time),
+    one connection per thread, the rows written in the thread pool as driftdesk does.
+    """
+    path = os.environ[FLOOR_DB]
+    local = threading.local()
+
+    def connection() -> sqlite3.Connection:
+        con = getattr(local, "con", None)
+        if con is None:
+            con = local.con = sqlite3.connect(path, isolation_level=None, timeout=60)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.execute(_FLOOR_TABLE)
+        return con
+
+    def store(raw: bytes) -> int:
+        records = orjson.loads(raw)["predictions"]
+        rows = [
+            (
+                r["id"],
+                r["timestamp"],
+                orjson.dumps(r["features"]).decode(),
+                orjson.dumps(r["prediction"]).decode(),
+                r.get("confidence"),
+                r.get("model_version"),
+            )
+            for r in records
+        ]
+        con = connection()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.executemany(_FLOOR_INSERT, rows)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        return len(rows)
+
+    app = FastAPI()
+
+    @app.post("/ingest", status_code=202)
+    async def ingest(request: Request) -> dict[str, int]:
+        accepted = await run_in_threadpool(store, await request.body())
+        return {"accepted": accepted, "duplicates": 0, "exceptions": 0}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
 class BareServer:
-    def __init__(self, workers: int) -> None:
+    """``bench.ingest:bare_app`` (or another factory here) under uvicorn."""
+
+    def __init__(
+        self, workers: int, factory: str = "bare_app", env: dict[str, str] | None = None
+    ) -> None:
         self.workers = workers
+        self.factory = factory
+        self.env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -89,7 +169,7 @@ class BareServer:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "bench.ingest:bare_app",
+                f"bench.ingest:{self.factory}",
                 "--factory",
                 "--port",
                 str(self.port),
@@ -100,7 +180,7 @@ class BareServer:
                 str(self.workers),
             ],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, **self.env, "PYTHONPATH": str(ROOT)},
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -109,7 +189,7 @@ class BareServer:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError("the bare endpoint did not start")
+        raise RuntimeError(f"{self.factory} did not start")
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
@@ -317,21 +397,41 @@ def main() -> int:
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL")
     parser.add_argument("--no-background", action="store_true", help="serve without the loops")
     parser.add_argument("--skip-bare", action="store_true", help="do not run the ceiling")
+    parser.add_argument("--skip-floor", action="store_true", help="do not run the floor")
     args = parser.parse_args()
 
     results: list[Result] = []
+    bare: Result | None = None
+    floor: Result | None = None
     if not args.skip_bare:
-        with BareServer(args.workers) as bare:
+        with BareServer(args.workers) as server:
             results.append(
-                load(
+                bare := load(
                     "bare endpoint (parse only)",
-                    bare.url,
+                    server.url,
                     "/ingest",
                     seconds=args.seconds,
                     clients=args.clients,
                     batch=args.batch,
                     headers={},
-                    pid=bare.pid,
+                    pid=server.pid,
+                )
+            )
+    if not args.skip_floor:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            BareServer(args.workers, "floor_app", {FLOOR_DB: f"{tmp}/floor.db"}) as server,
+        ):
+            results.append(
+                floor := load(
+                    "floor (parse + store rows)",
+                    server.url,
+                    "/ingest",
+                    seconds=args.seconds,
+                    clients=args.clients,
+                    batch=args.batch,
+                    headers={},
+                    pid=server.pid,
                 )
             )
     with tempfile.TemporaryDirectory() as tmp:
@@ -360,10 +460,16 @@ def main() -> int:
     for r in results:
         for error in r.errors[:3]:
             print(f"  {r.name}: {error}")
-    bare = results[0] if not args.skip_bare else None
     ok = True
     print()
-    for r in results[0 if args.skip_bare else 1 :]:
+    if bare is not None and floor is not None and bare.rate:
+        print(
+            f"  the floor reaches {floor.rate / bare.rate:.0%} of the bare endpoint: "
+            "parsing plus storing each record durably is what bounds any ingest here"
+        )
+    for r in results:
+        if r is bare or r is floor:
+            continue
         checks = [
             (f"{r.rate:,.0f} records/s ≥ 20,000", r.rate >= 20_000),
             (f"p99 {r.percentile(99):.0f} ms < 250 ms", r.percentile(99) < 250),
@@ -372,6 +478,8 @@ def main() -> int:
         if bare is not None:
             share = r.rate / bare.rate if bare.rate else 0.0
             checks.append((f"{share:.0%} of the bare endpoint ≥ 50%", share >= 0.5))
+        if floor is not None and floor.rate:
+            print(f"  {r.name}: {r.rate / floor.rate:.0%} of the floor")
         for text, passed in checks:
             ok &= passed
             print(f"  {r.name}: {'ok  ' if passed else 'MISS'} {text}")

@@ -127,9 +127,11 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
     return principal_of(session, secret_hash_of(authorization))
 
 
-# Every request runs it: built once (a Core select, no entity), not per call.
-_KEY_BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked_at).where(
-    ApiKey.secret_hash == bindparam("secret_hash")
+# Every request runs it: built once, not per call, on the table's columns (ORM
+# attributes would route it through the ORM's execution context on every request).
+_KEYS = ApiKey.__table__.c
+_KEY_BY_HASH = select(_KEYS.id, _KEYS.name, _KEYS.scopes, _KEYS.revoked_at).where(
+    _KEYS.secret_hash == bindparam("secret_hash")
 )
 
 

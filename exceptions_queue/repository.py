@@ -207,7 +207,7 @@ def _claim_statement(dialect: str, by_model: bool, by_kind: bool) -> Any:
     pick = pick.order_by(T.c.priority.desc(), T.c.created_at, T.c.id).limit(1)
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
-    return _returning_ticket(
+    claimed = (
         update(_T)
         .where(T.c.id == pick.scalar_subquery(), claimable)
         .values(
@@ -222,6 +222,30 @@ def _claim_statement(dialect: str, by_model: bool, by_kind: bool) -> Any:
             **_abandoned_now(_NOW, when=T.c.status == "claimed"),
         )
     )
+    if dialect != "postgresql":
+        return _returning_ticket(claimed)
+    # PostgreSQL: the claim's event is written by the same statement (a data-modifying
+    # CTE), one round trip and statement fewer on the queue's hottest path. A claim
+    # that took over an expired lease writes none here: its caller records the
+    # expiry first and then the claim, in that order (see :func:`claim_next`).
+    row = claimed.returning(*T.c).cte("claimed")
+    event = _INSERT_EVENTS.from_select(
+        ["ticket_id", "action", "actor", "from_status", "to_status", "at", "payload"],
+        select(
+            row.c.id,
+            literal("claim"),
+            bindparam("actor"),
+            literal("open"),
+            literal("claimed"),
+            _NOW,
+            bindparam("claim_payload", type_=TicketEvent.__table__.c.payload.type),
+        ).where(or_(row.c.last_abandoned_at.is_(None), row.c.last_abandoned_at != _NOW)),
+    ).cte("claim_event")
+    return (
+        select(Ticket)
+        .from_statement(select(*row.c).add_cte(event))
+        .execution_options(populate_existing=True)
+    )
 
 
 def claim_next(
@@ -232,16 +256,23 @@ def claim_next(
     lease_token: str,
     lease: dt.timedelta,
     now: dt.datetime,
+    claim_payload: Mapping[str, Any],
     model_id: int | None = None,
     kind: str | None = None,
 ) -> Ticket | None:
-    """Claim the highest-priority, oldest claimable ticket; ``None`` when there is none."""
+    """Claim the highest-priority, oldest claimable ticket; ``None`` when there is none.
+
+    On PostgreSQL the same statement records the claim's event (payload
+    ``claim_payload``) unless the claim took over an expired lease:
+    :func:`claim_event_written` tells the caller which.
+    """
     params: dict[str, Any] = {
         "now": now,
         "key_id": key_id,
         "new_token": lease_token,
         "actor": actor,
         "expires": now + lease,
+        "claim_payload": claim_payload,
     }
     if model_id is not None:
         params["of_model"] = model_id
@@ -249,6 +280,11 @@ def claim_next(
         params["of_kind"] = kind
     stmt = _claim_statement(_dialect(session), model_id is not None, kind is not None)
     return session.scalars(stmt, params).one_or_none()
+
+
+def claim_event_written(session: Session, ticket: Ticket, *, now: dt.datetime) -> bool:
+    """Whether :func:`claim_next` already recorded ``ticket``'s claim event."""
+    return _dialect(session) == "postgresql" and ticket.last_abandoned_at != now
 
 
 def _held(with_token: bool) -> list[ColumnElement[bool]]:
@@ -471,6 +507,58 @@ def insert_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[i
     if len(rows) == 1:
         return [int(session.execute(_INSERT_LABELS, dict(rows[0])).scalar_one())]
     return [int(i) for i in session.scalars(_INSERT_LABELS, list(rows))]
+
+
+# A newer human label of a prediction replaces its older current (or disputed) ones.
+_SUPERSEDE = (
+    update(_L)
+    .where(
+        _L.c.prediction_id == bindparam("of_prediction"),
+        _L.c.status.in_(["current", "disputed"]),
+        _L.c.id != bindparam("new_label"),
+    )
+    .values(status="superseded", superseded_by=bindparam("new_label"))
+)
+
+
+@functools.cache
+def _insert_superseding() -> Any:
+    """PostgreSQL: insert one label and supersede the older ones in one statement."""
+    new = (
+        _L.insert()
+        # (parameters named apart from the columns, which the UPDATE would take as its SET)
+        .values({c.name: bindparam(f"new_{c.name}", type_=c.type) for c in _L.c if c.name != "id"})
+        .returning(_L.c.id, _L.c.prediction_id)
+        .cte("new_label")
+    )
+    older = (
+        update(_L)
+        .where(
+            _L.c.prediction_id == new.c.prediction_id,
+            _L.c.status.in_(["current", "disputed"]),
+            _L.c.id != new.c.id,
+        )
+        .values(status="superseded", superseded_by=new.c.id)
+        .cte("older_labels")
+    )
+    return select(new.c.id).add_cte(older)
+
+
+def insert_current_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert labels that become their predictions' current ones; returns their ids.
+
+    Each supersedes the prediction's older current or disputed labels.
+    """
+    if _dialect(session) == "postgresql":
+        stmt = _insert_superseding()
+        return [
+            int(session.execute(stmt, {f"new_{k}": v for k, v in row.items()}).scalar_one())
+            for row in rows
+        ]
+    ids = insert_labels(session, rows)
+    for row, label_id in zip(rows, ids, strict=True):
+        session.execute(_SUPERSEDE, {"of_prediction": row["prediction_id"], "new_label": label_id})
+    return ids
 
 
 def set_label_status(

@@ -15,9 +15,9 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -346,11 +346,12 @@ def claim(
         lease_token=secrets.token_hex(16),
         lease=lease,
         now=now,
+        claim_payload=_lease_until(now + lease),
         model_id=model_id,
         kind=kind,
     )
-    if ticket is None:
-        return None
+    if ticket is None or repository.claim_event_written(session, ticket, now=now):
+        return ticket
     events = []
     if ticket.last_abandoned_at == now:  # it took over an expired lease
         expired = {"holder": ticket.last_abandoned_by, **_escalation(ticket)}
@@ -360,9 +361,12 @@ def claim(
     return ticket
 
 
-def _lease(ticket: Ticket) -> dict[str, Any]:
-    expires = ticket.lease_expires_at
+def _lease_until(expires: dt.datetime | None) -> dict[str, Any]:
     return {"lease_expires_at": expires.isoformat() if expires else None}
+
+
+def _lease(ticket: Ticket) -> dict[str, Any]:
+    return _lease_until(ticket.lease_expires_at)
 
 
 def heartbeat(
@@ -616,23 +620,6 @@ def _label_row(
     }
 
 
-_L = cast(Table, Label.__table__)
-_SUPERSEDE = (
-    update(_L)
-    .where(
-        _L.c.prediction_id == bindparam("of_prediction"),
-        _L.c.status.in_(["current", "disputed"]),
-        _L.c.id != bindparam("new_label"),
-    )
-    .values(status="superseded", superseded_by=bindparam("new_label"))
-)
-
-
-def _supersede_current(session: Session, *, prediction_id: int, by: int) -> None:
-    """A newer human label of the same prediction replaces the older current ones."""
-    session.execute(_SUPERSEDE, {"of_prediction": prediction_id, "new_label": by})
-
-
 def _store_labels(
     session: Session,
     *,
@@ -643,7 +630,7 @@ def _store_labels(
     now: dt.datetime,
     source: str = "review",
 ) -> list[int]:
-    ids = repository.insert_labels(
+    return repository.insert_current_labels(
         session,
         [
             _label_row(
@@ -652,9 +639,6 @@ def _store_labels(
             for p, v in pairs
         ],
     )
-    for (p, _), label_id in zip(pairs, ids, strict=True):
-        _supersede_current(session, prediction_id=p.id, by=label_id)
-    return ids
 
 
 def _maybe_second_review(

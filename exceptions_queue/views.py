@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.api.predictions import prediction_out
@@ -89,14 +89,29 @@ def ticket_out(session: Session, ticket: Ticket, *, now: dt.datetime) -> TicketO
     return tickets_out(session, [ticket], now=now)[0]
 
 
-_PREDICTIONS = select(Prediction).where(Prediction.id.in_(bindparam("ids", expanding=True)))
+# Rows, not entities: the claim's view reads them once (an entity costs its
+# identity-map bookkeeping on the queue's hottest path).
+_P = cast(Table, Prediction.__table__).c
+_PREDICTIONS = select(
+    _P.id,
+    _P.client_id,
+    _P.ts,
+    _P.received_at,
+    _P.features,
+    _P.prediction,
+    _P.confidence,
+    _P.probabilities,
+    _P.model_version,
+    _P.actual,
+).where(_P.id.in_(bindparam("ids", expanding=True)))
 
 
-def _predictions(session: Session, ticket: Ticket) -> list[Prediction]:
+def _predictions(session: Session, ticket: Ticket) -> list[Row[*tuple[Any, ...]]]:
+    """The ticket's predictions (rows of ``_PREDICTIONS``), in the ticket's order."""
     ids = [ticket.prediction_id] if ticket.prediction_id else list(ticket.prediction_ids)
     if not ids:
         return []
-    rows = {p.id: p for p in session.scalars(_PREDICTIONS, {"ids": ids})}
+    rows = {r.id: r for r in session.execute(_PREDICTIONS, {"ids": ids})}
     return [rows[i] for i in ids if i in rows]
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -205,7 +206,30 @@ async def post_predictions(
     return await run_in_threadpool(work)
 
 
-def prediction_out(p: Prediction) -> PredictionOut:
+class StoredPrediction(Protocol):
+    """What :func:`prediction_out` reads: a :class:`Prediction`, or a Core row of its columns."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def ts(self) -> dt.datetime: ...
+    @property
+    def received_at(self) -> dt.datetime: ...
+    @property
+    def features(self) -> dict[str, Any]: ...
+    @property
+    def prediction(self) -> Any: ...
+    @property
+    def confidence(self) -> float | None: ...
+    @property
+    def probabilities(self) -> dict[str, float] | None: ...
+    @property
+    def model_version(self) -> str | None: ...
+    @property
+    def actual(self) -> Any | None: ...
+
+
+def prediction_out(p: StoredPrediction) -> PredictionOut:
     return PredictionOut(
         id=p.client_id,
         timestamp=p.ts,

@@ -97,6 +97,16 @@ def test_claiming_records_the_lease_and_an_event(client: TestClient, db: Databas
     assert (t.status, t.claimed_by, t.lease_expires_at) == ("claimed", "ana", now + LEASE)
     assert t.lease_token and len(t.lease_token) == 32
     assert events(db, t.id) == [("open", None, "open"), ("claim", "open", "claimed")]
+    # (on PostgreSQL the claim's own statement writes this event: same row as on SQLite)
+    with db.session(readonly=True) as s:
+        event = s.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == t.id, TicketEvent.action == "claim")
+        ).one()
+    assert (event.actor, event.at, event.payload) == (
+        ANA.name,
+        now,
+        {"lease_expires_at": (now + LEASE).isoformat()},
+    )
 
 
 def test_an_expired_lease_is_taken_by_the_next_claim(client: TestClient, db: Database) -> None:

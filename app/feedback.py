@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from app.errors import ValidationFailed
 from app.intake import on_feedback
-from app.models import MonitoredModel, Prediction
+from app.models import LabelSchema, MonitoredModel, Prediction
 from app.schemas import FeedbackIn, FeedbackResult
 
 
-def check_label(model: MonitoredModel, label: object, loc: list[str | int]) -> str | float:
+def check_label(model: LabelSchema, label: object, loc: list[str | int]) -> str | float:
     """A label valid for the model: one of its labels, or a finite number for regression."""
     if model.task == "classification":
         value = str(label) if isinstance(label, int) and not isinstance(label, bool) else label

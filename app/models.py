@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -62,6 +62,23 @@ class MonitoredModel(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class LabelSchema(Protocol):
+    """What checking and counting human labels reads of a model: a
+    :class:`MonitoredModel`, or a Core row of these columns (the queue's resolve
+    reads only them, not the whole model)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def labels(self) -> list[str] | None: ...
+    @property
+    def options(self) -> dict[str, Any]: ...
 
 
 class Reference(Base):

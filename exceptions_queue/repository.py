@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import Prediction
+from app.models import LabelSchema, MonitoredModel, Prediction
 from exceptions_queue import states
 from exceptions_queue.models import Label, LabelCounter, Ticket, TicketEvent, TicketVolume
 
@@ -501,6 +501,19 @@ def holding(session: Session, ticket_id: int) -> states.Holding | None:
 
 
 # --------------------------------------------------------------------------- labels
+_M = cast(Table, MonitoredModel.__table__).c
+_LABEL_SCHEMA = select(_M.id, _M.name, _M.task, _M.labels, _M.options).where(
+    _M.id == bindparam("model_id")
+)
+
+
+def label_schema(session: Session, model_id: int) -> LabelSchema:
+    """What checking a resolution's labels needs of a model: a row of five columns,
+    not the whole model (its features, window and drift settings are JSON to decode)."""
+    row: LabelSchema = session.execute(_LABEL_SCHEMA, {"model_id": model_id}).one()
+    return row
+
+
 def insert_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     if not rows:
         return []

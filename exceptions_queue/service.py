@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import IncidentOpened, RetrainingDataReady, publish
-from app.models import MonitoredModel, Prediction
+from app.models import LabelSchema, MonitoredModel, Prediction
 from app.schemas import ModelOptions
 from exceptions_queue import repository, states
 from exceptions_queue.models import Label, Ticket
@@ -84,7 +84,7 @@ def hour_of(now: dt.datetime) -> dt.datetime:
     return now.replace(minute=0, second=0, microsecond=0)
 
 
-def options_of(model: MonitoredModel) -> ModelOptions:
+def options_of(model: LabelSchema) -> ModelOptions:
     return ModelOptions(**(model.options or {}))
 
 
@@ -250,7 +250,7 @@ def open_drift_ticket(session: Session, *, event: IncidentOpened) -> int:
     return open_tickets(session, model_id=event.model_id, candidates=[new], now=event.at)
 
 
-def labels_disagree(model: MonitoredModel, a: Any, b: Any) -> bool:
+def labels_disagree(model: LabelSchema, a: Any, b: Any) -> bool:
     """Whether two labels (or a label and a prediction) differ for this model's task.
 
     >>> m = MonitoredModel(task="regression")
@@ -499,8 +499,7 @@ def resolve(
     )
     if ticket is None:
         raise _lost(session, ticket_id=ticket_id, actor=actor, lease_token=lease_token, now=now)
-    model = session.get(MonitoredModel, ticket.model_id)
-    assert model is not None
+    model = repository.label_schema(session, ticket.model_id)
     pairs = _labelled_predictions(session, model=model, ticket=ticket, labels=labels)
     resolution = {"note": note, **_resolution_labels(ticket, pairs)}
     if resolution != asked:
@@ -532,7 +531,7 @@ def _resolution_labels(ticket: Ticket, pairs: Sequence[tuple[Target, Any]]) -> d
 
 
 def _labelled_predictions(
-    session: Session, *, model: MonitoredModel, ticket: Ticket, labels: Sequence[LabelIn]
+    session: Session, *, model: LabelSchema, ticket: Ticket, labels: Sequence[LabelIn]
 ) -> list[tuple[Target, Any]]:
     """Check the labels against the ticket and the model; returns (prediction, label)."""
     from app.feedback import check_label  # app.feedback imports app.intake, which imports us
@@ -644,7 +643,7 @@ def _store_labels(
 def _maybe_second_review(
     session: Session,
     *,
-    model: MonitoredModel,
+    model: LabelSchema,
     ticket: Ticket,
     pairs: Sequence[tuple[Target, Any]],
     now: dt.datetime,
@@ -684,7 +683,7 @@ def _maybe_second_review(
 def _second_review(
     session: Session,
     *,
-    model: MonitoredModel,
+    model: LabelSchema,
     ticket: Ticket,
     pairs: Sequence[tuple[Target, Any]],
     actor: Actor,
@@ -781,7 +780,7 @@ def _adjudicate(
     return 1
 
 
-def _count_labels(session: Session, *, model: MonitoredModel, added: int, now: dt.datetime) -> None:
+def _count_labels(session: Session, *, model: LabelSchema, added: int, now: dt.datetime) -> None:
     threshold = options_of(model).retraining_ready_labels
     if threshold is None:
         # The counter row is one per model, so every resolve of the model would queue

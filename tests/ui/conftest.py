@@ -104,7 +104,10 @@ def live(live_db_url: str) -> Iterator[Live]:
     db.dispose()
 
 
-@pytest.fixture(scope="session")
+# Package-scoped, not session-scoped: Playwright's sync API keeps an event loop
+# marked running in the main thread until it stops, so later asyncio.run() calls
+# (the async client's tests, whatever order pytest is given) would fail.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}: apt-get install chromium")

@@ -430,40 +430,30 @@ def main() -> int:
     parser.add_argument("--skip-floor", action="store_true", help="do not run the floors")
     args = parser.parse_args()
 
-    results: list[Result] = []
-    bare: Result | None = None
-    if not args.skip_bare:
-        with BareServer(args.workers) as server:
-            results.append(
-                bare := load(
-                    "bare endpoint (parse only)",
-                    server.url,
-                    "/ingest",
-                    seconds=args.seconds,
-                    clients=args.clients,
-                    batch=args.batch,
-                    headers={},
-                    pid=server.pid,
-                )
+    def measure(name: str, factory: str, env: dict[str, str] | None = None) -> Result:
+        """Load one of this file's apps (the ceiling or a floor) under uvicorn."""
+        with BareServer(args.workers, factory, env) as server:
+            return load(
+                name,
+                server.url,
+                "/ingest",
+                seconds=args.seconds,
+                clients=args.clients,
+                batch=args.batch,
+                headers={},
+                pid=server.pid,
             )
+
+    results: list[Result] = []
+    bare = None if args.skip_bare else measure("bare endpoint (parse only)", "bare_app")
+    if bare is not None:
+        results.append(bare)
     floors: list[Result] = []
     layouts = [("rows", "floor (parse + store rows)"), ("blob", "floor (parse + body as blob)")]
     for layout, label in [] if args.skip_floor else layouts:
         with tempfile.TemporaryDirectory() as tmp:
             env = {FLOOR_DB: f"{tmp}/floor.db", FLOOR_LAYOUT: layout}
-            with BareServer(args.workers, "floor_app", env) as server:
-                floors.append(
-                    load(
-                        label,
-                        server.url,
-                        "/ingest",
-                        seconds=args.seconds,
-                        clients=args.clients,
-                        batch=args.batch,
-                        headers={},
-                        pid=server.pid,
-                    )
-                )
+            floors.append(measure(label, "floor_app", env))
     results += floors
     floor = floors[0] if floors else None
     with tempfile.TemporaryDirectory() as tmp:

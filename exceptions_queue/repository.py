@@ -236,7 +236,7 @@ def _claim_statement(dialect: str, by_model: bool, by_kind: bool) -> Any:
             literal("claim"),
             bindparam("actor"),
             literal("open"),
-            literal("claimed"),
+            literal(states.next_status("open", "claim")),
             _NOW,
             bindparam("claim_payload", type_=TicketEvent.__table__.c.payload.type),
         ).where(or_(row.c.last_abandoned_at.is_(None), row.c.last_abandoned_at != _NOW)),
@@ -522,16 +522,20 @@ def insert_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[i
     return [int(i) for i in session.scalars(_INSERT_LABELS, list(rows))]
 
 
-# A newer human label of a prediction replaces its older current (or disputed) ones.
-_SUPERSEDE = (
-    update(_L)
-    .where(
-        _L.c.prediction_id == bindparam("of_prediction"),
-        _L.c.status.in_(["current", "disputed"]),
-        _L.c.id != bindparam("new_label"),
+def _supersede(prediction_id: ColumnElement[Any], new_label: ColumnElement[Any]) -> Any:
+    """A newer human label of a prediction replaces its older current (or disputed) ones."""
+    return (
+        update(_L)
+        .where(
+            _L.c.prediction_id == prediction_id,
+            _L.c.status.in_(["current", "disputed"]),
+            _L.c.id != new_label,
+        )
+        .values(status="superseded", superseded_by=new_label)
     )
-    .values(status="superseded", superseded_by=bindparam("new_label"))
-)
+
+
+_SUPERSEDE = _supersede(bindparam("of_prediction"), bindparam("new_label"))
 
 
 @functools.cache
@@ -544,17 +548,7 @@ def _insert_superseding() -> Any:
         .returning(_L.c.id, _L.c.prediction_id)
         .cte("new_label")
     )
-    older = (
-        update(_L)
-        .where(
-            _L.c.prediction_id == new.c.prediction_id,
-            _L.c.status.in_(["current", "disputed"]),
-            _L.c.id != new.c.id,
-        )
-        .values(status="superseded", superseded_by=new.c.id)
-        .cte("older_labels")
-    )
-    return select(new.c.id).add_cte(older)
+    return select(new.c.id).add_cte(_supersede(new.c.prediction_id, new.c.id).cte("older_labels"))
 
 
 def insert_current_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:

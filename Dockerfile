@@ -25,6 +25,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY app ./app
 COPY monitors ./monitors
 COPY exceptions_queue ./exceptions_queue
+COPY storage ./storage
+COPY demo ./demo
 # a regular (not editable) install: the code and its templates land in site-packages
 RUN pip install --no-deps . && python -m compileall -q /opt/venv/lib
 
@@ -37,7 +39,7 @@ RUN groupadd --system --gid 10001 driftdesk \
     && useradd --system --uid 10001 --gid driftdesk --home-dir /var/lib/driftdesk \
        --create-home --shell /usr/sbin/nologin driftdesk
 COPY --from=build /opt/venv /opt/venv
-# migrations live beside the code, not in the package: app/migrations.py finds them here
+# migrations live beside the code, not in the package: app/ops/migrations.py finds them here
 COPY alembic /opt/driftdesk/alembic
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -7,8 +7,8 @@ from sqlalchemy.engine import Connection
 
 import app.all_models  # noqa: F401  (registers every table on Base.metadata)
 from alembic import context
-from app.db import Base
 from app.settings import get_settings
+from storage.base import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().database_url

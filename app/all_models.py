@@ -4,7 +4,5 @@ Alembic's env.py and the schema tests import this; add a line for each new
 models module.
 """
 
-import app.alerting.models
-import app.drift.models
-import app.models  # noqa: F401
-import exceptions_queue.models  # noqa: F401
+import exceptions_queue.tables  # noqa: F401
+import storage.tables  # noqa: F401

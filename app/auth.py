@@ -21,10 +21,11 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.db import Database, utcnow
+from app.db import Database
 from app.errors import Forbidden, Unauthorized
-from app.models import ApiKey
 from app.settings import Settings
+from storage.base import utcnow
+from storage.tables import ApiKey
 
 log = logging.getLogger("driftdesk.auth")
 

@@ -33,7 +33,7 @@ def _settings() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
-    from app import migrations
+    from app.ops import migrations
 
     try:
         migrations.upgrade(settings.database_url)

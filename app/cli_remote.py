@@ -7,7 +7,7 @@ when a command runs, so ``driftdesk serve`` never needs it. Each command takes
 server unreachable, a rejected key (401), a key without the scope (403), an
 unknown model (404), anything else the server answers with its error message.
 
-This module also registers ``driftdesk demo``; app.demo runs it.
+This module also registers ``driftdesk demo``; demo.simulation runs it.
 """
 
 from __future__ import annotations
@@ -617,6 +617,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "the demo trains a scikit-learn model: pip install scikit-learn "
             "(or pip install -e '.[dev]')"
         )
-    from app import demo
+    from demo import simulation as demo
 
     return demo.run(args)

@@ -1,4 +1,4 @@
-"""The database: declarative base, engine, and the session that is a request's unit of work.
+"""The database: engine, and the session that is a request's unit of work.
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy
 timeout; PostgreSQL goes through psycopg 3. Services never commit: the caller
@@ -7,7 +7,6 @@ that owns the session (a request, a background loop iteration) does.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 import time
@@ -17,54 +16,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Session, sessionmaker
 
 try:
     import fcntl
 except ImportError:  # not POSIX: writers of one process still queue on the thread lock
     fcntl = None  # type: ignore[assignment]
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _json_dumps(value: Any) -> str:

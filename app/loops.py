@@ -3,11 +3,12 @@
 from app.alerting.dispatcher import dispatch_due
 from app.alerting.rules import run_alert_rules
 from app.background import loop
-from app.db import Database, utcnow
+from app.db import Database
 from app.drift.service import run_due_evaluations
-from app.retention import run_retention
+from app.ops.retention import run_retention
 from app.settings import Settings
 from exceptions_queue.service import expire_leases
+from storage.base import utcnow
 
 loop("evaluate", lambda s: s.evaluate_interval_seconds)(run_due_evaluations)
 loop("dispatch", lambda s: s.dispatch_interval_seconds)(dispatch_due)

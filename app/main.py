@@ -13,16 +13,24 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
-from app import logs, metrics, ui
-from app.api import alerts, drift, keys, models, predictions, reference, tickets, training
+from app import logs, ui
+from app.alerting import endpoints as alerts
 from app.auth import ensure_admin_key
 from app.background import Background
+from app.catalog import endpoints as models
+from app.catalog import keys
 from app.db import Database, make_engine
+from app.drift import endpoints as drift
 from app.errors import error_body, install_error_handlers
-from app.limits import BodyLimit
-from app.migrations import current_revisions, head_revisions
+from app.ingest import endpoints as predictions
+from app.middleware import BodyLimit
+from app.ops import metrics
+from app.ops.migrations import current_revisions, head_revisions
+from app.reference import endpoints as reference
 from app.responses import JSON
 from app.settings import Settings, get_settings
+from app.tickets import endpoints as tickets
+from app.tickets import training
 
 log = logging.getLogger("driftdesk")
 

@@ -232,7 +232,7 @@ Output = StrictStr | StrictInt | StrictFloat
 
 def _feature_object(value: Any) -> dict[str, Any]:
     # Only the shape here: each value is checked against the model's schema, one
-    # column per feature (app.columns), which is far cheaper than a union per value.
+    # column per feature (app.ingest.columns), which is far cheaper than a union per value.
     if type(value) is not dict:
         raise ValueError("features must be an object of feature values")
     return value

@@ -28,20 +28,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select
 
-from app import migrations
-from app.catalog import create_model
-from app.columns import Columns
-from app.db import Database, make_engine, utcnow
+from app.catalog.service import create_model
+from app.db import Database, make_engine
 from app.drift import service
-from app.ingest import block_parts
-from app.models import BlockCounts, MonitoredModel
-from app.reference import set_reference
+from app.ingest.columns import Columns
+from app.ingest.sketches import get_spec
+from app.ingest.store import block_parts
+from app.ops import migrations
+from app.reference.service import set_reference
 from app.schemas import ModelCreate
 from app.settings import Settings
-from app.sketches import get_spec
 from bench._data import CATEGORICAL, KINDS, NUMERICAL, Shift, synthetic
 from monitors.report import build_report
 from monitors.window import WindowSpec
+from storage.base import utcnow
+from storage.tables import BlockCounts, MonitoredModel
 
 REFERENCE_ROWS = 20_000
 BLOCKS = 10

@@ -31,14 +31,15 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from app import migrations  # noqa: E402
-from app.catalog import create_model  # noqa: E402
-from app.db import Database, make_engine, utcnow  # noqa: E402
+from app.catalog.service import create_model  # noqa: E402
+from app.db import Database, make_engine  # noqa: E402
 from app.main import create_app  # noqa: E402
+from app.ops import migrations  # noqa: E402
 from app.schemas import ModelCreate  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from exceptions_queue import service  # noqa: E402
 from exceptions_queue.service import NewTicket  # noqa: E402
+from storage.base import utcnow  # noqa: E402
 
 ADMIN = "dd_bench_admin_secret_0123456789"
 KINDS = (

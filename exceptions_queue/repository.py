@@ -31,9 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import LabelSchema, MonitoredModel, Prediction
 from exceptions_queue import states
-from exceptions_queue.models import Label, LabelCounter, Ticket, TicketEvent, TicketVolume
+from exceptions_queue.tables import Label, LabelCounter, Ticket, TicketEvent, TicketVolume
+from storage.tables import LabelSchema, MonitoredModel, Prediction
 
 T = Ticket.__table__
 _T = cast(Table, T)

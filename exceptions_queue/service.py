@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import IncidentOpened, RetrainingDataReady, publish
-from app.models import LabelSchema, MonitoredModel, Prediction
 from app.schemas import ModelOptions
 from exceptions_queue import repository, states
-from exceptions_queue.models import Label, Ticket
+from exceptions_queue.tables import Label, Ticket
+from storage.tables import LabelSchema, MonitoredModel, Prediction
 
 SYSTEM = "system"
 # Kinds about exactly one prediction: resolved with one label.
@@ -534,7 +534,7 @@ def _labelled_predictions(
     session: Session, *, model: LabelSchema, ticket: Ticket, labels: Sequence[LabelIn]
 ) -> list[tuple[Target, Any]]:
     """Check the labels against the ticket and the model; returns (prediction, label)."""
-    from app.feedback import check_label  # app.feedback imports app.intake, which imports us
+    from app.ingest.feedback import check_label  # app.feedback imports app.intake, which imports us
 
     if ticket.kind in SINGLE:
         if len(labels) != 1:

@@ -21,9 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from app import migrations
 from app.db import Database, make_engine
 from app.main import create_app
+from app.ops import migrations
 from app.settings import Settings
 
 ADMIN_SECRET = "dd_test_admin_secret_0123456789"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-import app.db
+import storage.base
 from alembic import op
 
 revision: str = "0001"
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("secret_hash", name=op.f("uq_api_keys_secret_hash")),
     )
@@ -46,9 +46,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("record_count", sa.BigInteger(), nullable=False),
         sa.Column("reference_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("archived_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("archived_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_models")),
         sa.UniqueConstraint("name", name=op.f("uq_models_name")),
     )
@@ -62,10 +62,10 @@ def upgrade() -> None:
         sa.Column("sketch", sa.JSON(), nullable=False),
         sa.Column("counts", sa.LargeBinary(), nullable=False),
         sa.Column("sample", sa.LargeBinary(), nullable=False),
-        sa.Column("window_start", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("window_end", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("window_start", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("window_end", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.String(length=32), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["model_id"],
             ["models.id"],
@@ -100,15 +100,15 @@ def upgrade() -> None:
         sa.Column("model_id", sa.Integer(), nullable=False),
         sa.Column("client_id", sa.String(length=200), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("ts", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ts", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("features", sa.JSON(), nullable=False),
         sa.Column("prediction", sa.JSON(), nullable=False),
         sa.Column("confidence", sa.Float(), nullable=True),
         sa.Column("probabilities", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("model_version", sa.String(length=100), nullable=True),
         sa.Column("actual", sa.JSON(none_as_null=True), nullable=True),
-        sa.Column("actual_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("actual_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["model_id"],
             ["models.id"],
@@ -137,9 +137,9 @@ def upgrade() -> None:
         sa.Column("block", sa.BigInteger(), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("counts", sa.LargeBinary(), nullable=False),
-        sa.Column("first_ts", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_ts", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_ts", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_ts", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["model_id"],
             ["models.id"],

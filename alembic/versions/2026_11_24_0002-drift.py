@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-import app.db
+import storage.base
 from alembic import op
 
 revision: str = "0002"
@@ -32,8 +32,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("severity", sa.String(length=10), nullable=False),
         sa.Column("drifted_features", sa.JSON(), nullable=False),
-        sa.Column("opened_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("opened_evaluation_id", sa.BigInteger(), nullable=False),
         sa.Column("last_evaluation_id", sa.BigInteger(), nullable=False),
         sa.Column("closed_evaluation_id", sa.BigInteger(), nullable=True),
@@ -59,7 +59,7 @@ def upgrade() -> None:
         sa.Column("last_block", sa.BigInteger(), nullable=True),
         sa.Column("online", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("last_part_id", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["model_id"],
             ["models.id"],
@@ -75,7 +75,7 @@ def upgrade() -> None:
         sa.Column("config_key", sa.String(length=64), nullable=False),
         sa.Column("window_rows", sa.Integer(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["reference_id"],
             ["model_references.id"],
@@ -104,8 +104,8 @@ def upgrade() -> None:
         sa.Column("scheduled_block", sa.BigInteger(), nullable=True),
         sa.Column("first_block", sa.BigInteger(), nullable=False),
         sa.Column("last_block", sa.BigInteger(), nullable=False),
-        sa.Column("window_start", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("window_end", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("window_start", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("window_end", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("drifted", sa.Boolean(), nullable=False),
@@ -113,7 +113,7 @@ def upgrade() -> None:
         sa.Column(
             "incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident_id"],
             ["drift_incidents.id"],

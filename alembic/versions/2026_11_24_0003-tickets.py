@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-import app.db
+import storage.base
 from alembic import op
 
 revision: str = "0003"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("model_id", sa.Integer(), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
         sa.Column("pending", sa.BigInteger(), nullable=False),
-        sa.Column("last_ready_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_ready_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["model_id"],
             ["models.id"],
@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.create_table(
         "ticket_volume",
         sa.Column("model_id", sa.Integer(), nullable=False),
-        sa.Column("hour", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hour", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=30), nullable=False),
         sa.Column("opened", sa.BigInteger(), nullable=False),
         sa.Column("suppressed", sa.BigInteger(), nullable=False),
@@ -76,19 +76,19 @@ def upgrade() -> None:
         sa.Column("lease_token", sa.String(length=32), nullable=True),
         sa.Column("claimed_by", sa.String(length=32), nullable=True),
         sa.Column("claimed_by_name", sa.String(length=250), nullable=True),
-        sa.Column("claimed_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("lease_expires_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("abandon_count", sa.Integer(), nullable=False),
         sa.Column("last_abandoned_by", sa.String(length=250), nullable=True),
-        sa.Column("last_abandoned_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_abandoned_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolved_by", sa.String(length=32), nullable=True),
         sa.Column("resolved_by_name", sa.String(length=250), nullable=True),
-        sa.Column("resolved_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolution", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("qc_agreed", sa.Boolean(), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("due_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["model_id"], ["models.id"], name=op.f("fk_tickets_model_id_models"), ondelete="CASCADE"
         ),
@@ -149,7 +149,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("labelled_by", sa.String(length=32), nullable=False),
         sa.Column("labelled_by_name", sa.String(length=250), nullable=False),
-        sa.Column("labelled_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("labelled_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "superseded_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
@@ -198,7 +198,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(length=250), nullable=False),
         sa.Column("from_status", sa.String(length=20), nullable=True),
         sa.Column("to_status", sa.String(length=20), nullable=False),
-        sa.Column("at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["ticket_id"],

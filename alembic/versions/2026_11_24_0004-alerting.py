@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-import app.db
+import storage.base
 from alembic import op
 
 revision: str = "0004"
@@ -29,11 +29,11 @@ def upgrade() -> None:
         sa.Column("min_severity", sa.String(length=10), nullable=False),
         sa.Column("secrets", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("min_interval_seconds", sa.Float(), nullable=False),
-        sa.Column("next_send_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("disabled_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_send_at", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("disabled_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("disabled_reason", sa.Text(), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_channels")),
         sa.UniqueConstraint("name", name=op.f("uq_alert_channels_name")),
     )
@@ -43,10 +43,10 @@ def upgrade() -> None:
         sa.Column("channel_id", sa.Integer(), nullable=True),
         sa.Column("model_name", sa.String(length=200), nullable=True),
         sa.Column("rule", sa.String(length=100), nullable=True),
-        sa.Column("until", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("until", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("comment", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=250), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"],
             ["alert_channels.id"],
@@ -76,8 +76,8 @@ def upgrade() -> None:
         sa.Column("notice", sa.Boolean(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("exclude_channel_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("resolved_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["model_id"], ["models.id"], name=op.f("fk_alerts_model_id_models"), ondelete="SET NULL"
         ),
@@ -112,16 +112,16 @@ def upgrade() -> None:
         sa.Column("message", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("lease_token", sa.String(length=32), nullable=True),
-        sa.Column("last_attempt_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_attempt_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_response", sa.Text(), nullable=True),
-        sa.Column("delivered_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("dead_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("dead_at", storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("replays", sa.Integer(), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["alert_id"],
             ["alerts.id"],
@@ -168,7 +168,7 @@ def upgrade() -> None:
             "delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("started_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("duration_ms", sa.Float(), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),

@@ -43,11 +43,12 @@ from app.alerting import rules
 from app.alerting.channels import ChannelKind, send
 from app.alerting.email import SmtpConfig
 from app.alerting.message import AlertMessage
-from app.alerting.models import AlertAttempt, AlertChannel, AlertDelivery
 from app.alerting.outbox import UNSENT, to_message
 from app.alerting.outcome import DeliveryOutcome, Outcome, retry_delay
-from app.db import Database, utcnow
+from app.alerting.tables import AlertAttempt, AlertChannel, AlertDelivery
+from app.db import Database
 from app.settings import Settings
+from storage.base import utcnow
 
 log = logging.getLogger("driftdesk.alerting")
 

@@ -33,8 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.alerting.message import AlertMessage, Severity, format_timestamp, severity_rank
-from app.alerting.models import Alert, AlertChannel, AlertDelivery, AlertSilence
-from app.db import UTCDateTime
+from app.alerting.tables import Alert, AlertChannel, AlertDelivery, AlertSilence
+from storage.base import UTCDateTime
 
 log = logging.getLogger("driftdesk.alerting")
 

@@ -39,13 +39,14 @@ from sqlalchemy.orm import Session
 
 from app.alerting import outbox
 from app.alerting.message import Severity, format_timestamp
-from app.alerting.models import Alert, AlertChannel, AlertDelivery
-from app.db import Database, utcnow
+from app.alerting.tables import Alert, AlertChannel, AlertDelivery
+from app.db import Database
 from app.events import IncidentClosed, IncidentOpened, RetrainingDataReady
-from app.models import MonitoredModel
 from app.settings import Settings
 from exceptions_queue import repository as queue
-from exceptions_queue.models import Ticket
+from exceptions_queue.tables import Ticket
+from storage.base import utcnow
+from storage.tables import MonitoredModel
 
 log = logging.getLogger("driftdesk.alerting")
 

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from app.alerting.channels import ChannelKind, redact_target, send, validate_secret, validate_target
 from app.alerting.dispatcher import disable_channel, http_client, smtp_config
 from app.alerting.message import make_test_message
-from app.alerting.models import Alert, AlertAttempt, AlertChannel, AlertDelivery, AlertSilence
 from app.alerting.schemas import (
     AlertOut,
     AttemptOut,
@@ -27,6 +26,7 @@ from app.alerting.schemas import (
     TestResult,
     fields_out,
 )
+from app.alerting.tables import Alert, AlertAttempt, AlertChannel, AlertDelivery, AlertSilence
 from app.alerting.targets import InvalidTargetError
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.settings import Settings

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
-from app.drift.models import DriftEvaluation, DriftIncident
-from app.metrics import Sample, register_collector
-from app.models import MonitoredModel
+from app.drift.tables import DriftEvaluation, DriftIncident
+from app.ops.metrics import Sample, register_collector
+from storage.base import utcnow
+from storage.tables import MonitoredModel
 
 
 def _names(session: Session) -> dict[int, str]:

@@ -13,13 +13,13 @@ from collections import OrderedDict
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from app.columns import CONFIDENCE, PREDICTION
-from app.drift.models import DriftEvaluation
 from app.drift.service import window_predictions_query
+from app.drift.tables import DriftEvaluation
 from app.errors import NotFound
-from app.models import MonitoredModel, Prediction, Reference
-from app.reference import load_sample, prediction_columns
+from app.ingest.columns import CONFIDENCE, PREDICTION
+from app.reference.service import load_sample, prediction_columns
 from monitors.report import build_report
+from storage.tables import MonitoredModel, Prediction, Reference
 
 _CACHE: OrderedDict[int, str] = OrderedDict()
 _LOCK = threading.Lock()

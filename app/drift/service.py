@@ -1,6 +1,6 @@
 """Evaluating windows, keeping incidents, and the evaluator loop.
 
-A window is the sum of its blocks' counts (app.models.BlockCounts), so an
+A window is the sum of its blocks' counts (storage.tables.BlockCounts), so an
 evaluation costs O(features × bins) whatever the window's size. Decisions come
 from monitors.drift; this module adds the storage, the schedule, the debounce
 (incidents) and the domain events the queue and alerting hang on.
@@ -21,20 +21,21 @@ import orjson
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from app.columns import CONFIDENCE, PREDICTION
-from app.db import Database, utcnow
-from app.drift.models import DriftCalibration, DriftEvaluation, DriftIncident, EvaluatorState
+from app.db import Database
+from app.drift.tables import DriftCalibration, DriftEvaluation, DriftIncident, EvaluatorState
 from app.errors import Conflict
 from app.events import IncidentClosed, IncidentOpened, publish
-from app.ingest import decode_counts, encode_counts
-from app.models import BlockCounts, MonitoredModel, Prediction, Reference
-from app.reference import current_reference
+from app.ingest.columns import CONFIDENCE, PREDICTION
+from app.ingest.sketches import get_spec
+from app.ingest.store import decode_counts, encode_counts
+from app.reference.service import current_reference
 from app.settings import Settings
-from app.sketches import get_spec
 from monitors.drift import Calibration, DriftConfig, DriftResult, calibrate, evaluate
 from monitors.online import PageHinkley
 from monitors.sketch import SketchSpec
 from monitors.window import WindowSpec
+from storage.base import utcnow
+from storage.tables import BlockCounts, MonitoredModel, Prediction, Reference
 
 log = logging.getLogger("driftdesk.drift")
 

@@ -1,6 +1,6 @@
 """Admin pages: models and their settings, API keys.
 
-Every write goes through the same functions as the API (``app.catalog`` for
+Every write goes through the same functions as the API (``app.catalog.service`` for
 models, the ``/v1/keys`` handlers for keys), with the request body validated by
 the API's own schemas, so the UI cannot accept what the API would refuse.
 """
@@ -15,14 +15,14 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app import catalog
-from app.api import keys as keys_api
+from app.catalog import keys as keys_api
+from app.catalog import service as catalog
 from app.errors import DriftdeskError, validation_error_from_pydantic
-from app.models import ApiKey, MonitoredModel
 from app.schemas import KeyCreate, ModelCreate, ModelOptions, ModelPatch
 from app.ui import session as ui_session
 from app.ui.deps import AdminUiDep, CsrfDep, fail, unit_of_work
 from app.ui.render import add_nav, page, redirect
+from storage.tables import ApiKey, MonitoredModel
 
 router = APIRouter(prefix="/ui/admin", include_in_schema=False)
 add_nav(

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from app.alerting import CHANNEL_KINDS, generate_secret, service
 from app.alerting.schemas import ChannelCreate, ChannelUpdate, TestResult
 from app.auth import Principal
-from app.db import utcnow
 from app.errors import DriftdeskError
 from app.pagination import cursor_position, decode_cursor, encode_cursor
 from app.settings import Settings
@@ -26,6 +25,7 @@ from app.ui.admin import form_errors
 from app.ui.deps import AdminUiDep, CsrfDep, ViewerDep, fail, unit_of_work
 from app.ui.queue import FormDep, form_text
 from app.ui.render import add_nav, page, redirect
+from storage.base import utcnow
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 add_nav(

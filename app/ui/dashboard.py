@@ -18,16 +18,17 @@ from markupsafe import Markup
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
-from app.columns import CONFIDENCE, PREDICTION
-from app.drift.models import DriftEvaluation, DriftIncident
-from app.ingest import decode_counts
-from app.models import BlockCounts, MonitoredModel, Prediction
-from app.sketches import get_spec
+from app.drift.tables import DriftEvaluation, DriftIncident
+from app.ingest.columns import CONFIDENCE, PREDICTION
+from app.ingest.sketches import get_spec
+from app.ingest.store import decode_counts
+from app.tickets import views
+from app.tickets.schemas import QueueSummary
 from app.ui import charts
-from exceptions_queue import states, views
-from exceptions_queue.models import Ticket, TicketVolume
-from exceptions_queue.schemas import QueueSummary
+from exceptions_queue import states
+from exceptions_queue.tables import Ticket, TicketVolume
 from monitors.sketch import SketchSpec
+from storage.tables import BlockCounts, MonitoredModel, Prediction
 
 EVALUATIONS_SHOWN = 60
 BLOCKS_SHOWN = 48

@@ -8,18 +8,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from app import catalog
 from app.auth import authenticate
-from app.db import utcnow
-from app.drift.models import DriftEvaluation, DriftIncident
+from app.catalog import service as catalog
 from app.drift.report import report_html
+from app.drift.tables import DriftEvaluation, DriftIncident
 from app.errors import DriftdeskError, Unauthorized
-from app.models import ApiKey, MonitoredModel
 from app.settings import Settings
 from app.ui import session as ui_session
 from app.ui.dashboard import model_dashboard, queue_panels
 from app.ui.deps import CsrfDep, ViewerDep, unit_of_work
 from app.ui.render import add_nav, page, redirect
+from storage.base import utcnow
+from storage.tables import ApiKey, MonitoredModel
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 HOME = "/ui/queue"

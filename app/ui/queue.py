@@ -20,21 +20,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app import catalog
 from app.auth import Principal
-from app.db import utcnow
+from app.catalog import service as catalog
 from app.errors import DriftdeskError, ValidationFailed
-from app.models import ApiKey, MonitoredModel, Reference
 from app.pagination import cursor_position, decode_cursor, encode_cursor
 from app.responses import JSON
 from app.settings import Settings
+from app.tickets import views
+from app.tickets.schemas import EventOut, QueueSummary, TicketOut
 from app.ui import session as ui_session
 from app.ui.deps import CsrfDep, ViewerDep, fail, unit_of_work
 from app.ui.render import add_nav, page, redirect
 from app.ui.ticket_view import drift_charts, feature_rows
-from exceptions_queue import service, states, views
-from exceptions_queue.models import Ticket
-from exceptions_queue.schemas import EventOut, QueueSummary, TicketOut
+from exceptions_queue import service, states
+from exceptions_queue.tables import Ticket
+from storage.base import utcnow
+from storage.tables import ApiKey, MonitoredModel, Reference
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 add_nav(

@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from app.auth import Principal
-from app.db import utcnow
 from app.ui import session as ui_session
+from storage.base import utcnow
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

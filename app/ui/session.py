@@ -25,8 +25,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.models import ApiKey
 from app.settings import Settings
+from storage.tables import ApiKey
 
 COOKIE = "driftdesk_session"
 COOKIE_PATH = "/ui"

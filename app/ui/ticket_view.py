@@ -17,13 +17,13 @@ import numpy.typing as npt
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from app.columns import CONFIDENCE, PREDICTION
 from app.drift.service import sum_blocks
-from app.ingest import decode_counts
-from app.models import MonitoredModel, Reference
-from app.sketches import get_spec
+from app.ingest.columns import CONFIDENCE, PREDICTION
+from app.ingest.sketches import get_spec
+from app.ingest.store import decode_counts
 from app.ui import charts
 from monitors.sketch import SketchSpec
+from storage.tables import MonitoredModel, Reference
 
 DISPLAY_BINS = 24
 OUTPUT_KEYS = {"prediction": PREDICTION, "confidence": CONFIDENCE}

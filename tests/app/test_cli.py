@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app import migrations
 from app.main import create_app
+from app.ops import migrations
 from app.settings import Settings
 from bench._server import DriftdeskServer, driftdesk_command
 

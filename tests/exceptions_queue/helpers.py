@@ -8,11 +8,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.db import Database, utcnow
+from app.db import Database
 from app.events import IncidentOpened, publish
-from app.models import MonitoredModel, Prediction
 from exceptions_queue import service
-from exceptions_queue.models import Ticket
+from exceptions_queue.tables import Ticket
+from storage.base import utcnow
+from storage.tables import MonitoredModel, Prediction
 from tests.factories import create_model, predictions
 
 

@@ -8,9 +8,10 @@ from collections import Counter
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.db import Database, utcnow
+from app.db import Database
 from exceptions_queue import service
-from exceptions_queue.models import Label, Ticket, TicketEvent
+from exceptions_queue.tables import Label, Ticket, TicketEvent
+from storage.base import utcnow
 from tests.exceptions_queue.helpers import seed
 
 THREADS = 8

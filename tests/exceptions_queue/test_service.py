@@ -9,11 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.db import Database, utcnow
+from app.db import Database
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import RetrainingDataReady, _handlers
-from exceptions_queue import service, states, views
-from exceptions_queue.models import Label, Ticket, TicketEvent
+from app.tickets import views
+from exceptions_queue import service, states
+from exceptions_queue.tables import Label, Ticket, TicketEvent
+from storage.base import utcnow
 from tests.exceptions_queue.helpers import (
     actor,
     model_id,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.db import utcnow
-from exceptions_queue.models import Label, Ticket, TicketEvent
+from exceptions_queue.tables import Label, Ticket, TicketEvent
+from storage.base import utcnow
 from tests.conftest import ADMIN_SECRET
 from tests.ui.conftest import DESKTOP, PHONE, Live, csrf_of, sign_in
 from tests.ui.seed import low_confidence, post, seed_traffic

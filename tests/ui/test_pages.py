@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.db import Database
-from app.models import ApiKey, MonitoredModel
 from app.settings import Settings
 from app.ui.session import COOKIE
-from exceptions_queue.models import Ticket
+from exceptions_queue.tables import Ticket
+from storage.tables import ApiKey, MonitoredModel
 from tests.conftest import ADMIN_SECRET
 from tests.factories import create_model, create_model_with_reference, make_key
 from tests.ui.seed import low_confidence, post, seed_traffic

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.alerting import outbox
-from app.alerting.models import AlertDelivery
+from app.alerting.tables import AlertDelivery
 from app.db import Database
 
 from .conftest import Receiver, Reply, add_webhook

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.alerting import dispatcher, outbox
-from app.alerting.models import AlertDelivery
 from app.alerting.outcome import MAX_ATTEMPTS
+from app.alerting.tables import AlertDelivery
 from app.db import Database
 from app.settings import Settings
 

@@ -10,10 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.alerting.rules import run_alert_rules
-from app.db import Database, utcnow
+from app.db import Database
 from app.events import RetrainingDataReady, publish
-from app.models import MonitoredModel
 from app.settings import Settings
+from storage.base import utcnow
+from storage.tables import MonitoredModel
 from tests.factories import create_model_with_reference, predictions
 
 from .conftest import Receiver, add_webhook, alerts, drain

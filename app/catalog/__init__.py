@@ -1,0 +1,1 @@
+"""The catalog: the monitored ML models and the API keys."""

@@ -1,0 +1,60 @@
+"""/v1/models: the monitored models (admin writes; reviewers and models read)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from app.auth import AdminDep, ReaderDep, SessionDep
+from app.catalog import service as catalog
+from app.pagination import CursorQuery, LimitQuery, cursor_field, page
+from app.schemas import ModelCreate, ModelOut, ModelPatch, Page
+from storage.tables import MonitoredModel
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+@router.post("", status_code=201, response_model=ModelOut)
+def create_model(body: ModelCreate, session: SessionDep, _admin: AdminDep) -> ModelOut:
+    """Register a model to monitor. A second model with the same name is a 409."""
+    return catalog.model_out(session, catalog.create_model(session, body=body))
+
+
+@router.get("", response_model=Page[ModelOut])
+def list_models(
+    session: SessionDep,
+    _reader: ReaderDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    status: Annotated[str | None, Query(pattern="^(active|archived)$")] = None,
+) -> Page[ModelOut]:
+    stmt = select(MonitoredModel).order_by(MonitoredModel.name).limit(limit + 1)
+    if (after := cursor_field(cursor, "name", str)) is not None:
+        stmt = stmt.where(MonitoredModel.name > after)
+    if status:
+        stmt = stmt.where(MonitoredModel.status == status)
+    rows, next_cursor = page(session.scalars(stmt).all(), limit, lambda m: {"name": m.name})
+    return Page[ModelOut](
+        items=[catalog.model_out(session, m) for m in rows], next_cursor=next_cursor
+    )
+
+
+@router.get("/{name}", response_model=ModelOut)
+def get_model(name: str, session: SessionDep, _reader: ReaderDep) -> ModelOut:
+    return catalog.model_out(session, catalog.get_model(session, name))
+
+
+@router.patch("/{name}", response_model=ModelOut)
+def patch_model(name: str, body: ModelPatch, session: SessionDep, _admin: AdminDep) -> ModelOut:
+    """Change thresholds, window, drift settings, options; or archive/restore (`status`)."""
+    model = catalog.patch_model(session, model=catalog.get_model(session, name), body=body)
+    return catalog.model_out(session, model)
+
+
+@router.delete("/{name}", response_model=ModelOut)
+def archive_model(name: str, session: SessionDep, _admin: AdminDep) -> ModelOut:
+    """Archive the model: it stops accepting traffic; no data is dropped."""
+    model = catalog.archive_model(session, model=catalog.get_model(session, name))
+    return catalog.model_out(session, model)

@@ -1,0 +1,61 @@
+"""Ground truth that arrives after the prediction (POST /feedback)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import ValidationFailed
+from app.ingest.flows import on_feedback
+from app.schemas import FeedbackIn, FeedbackResult
+from storage.tables import LabelSchema, MonitoredModel, Prediction
+
+
+def check_label(model: LabelSchema, label: object, loc: list[str | int]) -> str | float:
+    """A label valid for the model: one of its labels, or a finite number for regression."""
+    if model.task == "classification":
+        value = str(label) if isinstance(label, int) and not isinstance(label, bool) else label
+        if not isinstance(value, str) or value not in (model.labels or ()):
+            raise ValidationFailed.at(
+                loc, f"{label!r} is not one of the model's labels {model.labels}"
+            )
+        return value
+    if isinstance(label, bool) or not isinstance(label, int | float) or not math.isfinite(label):
+        raise ValidationFailed.at(loc, "a regression label is a finite number")
+    return float(label)
+
+
+def record_feedback(
+    session: Session, *, model: MonitoredModel, items: Sequence[FeedbackIn], now: dt.datetime
+) -> FeedbackResult:
+    """Attach ground truth to predictions; the latest label for an id wins."""
+    labels = {
+        item.id: check_label(model, item.label, ["feedback", i, "label"])
+        for i, item in enumerate(items)
+    }
+    rows = {
+        p.client_id: p
+        for p in session.scalars(
+            select(Prediction).where(
+                Prediction.model_id == model.id, Prediction.client_id.in_(list(labels))
+            )
+        )
+    }
+    updated = []
+    for cid, label in labels.items():
+        row = rows.get(cid)
+        if row is not None:
+            row.actual = label
+            row.actual_at = now
+            updated.append(row)
+    session.flush()
+    exceptions = on_feedback(session, model, updated, now=now)
+    return FeedbackResult(
+        accepted=len(updated),
+        unknown_ids=[cid for cid in labels if cid not in rows],
+        exceptions=exceptions,
+    )

@@ -1,0 +1,281 @@
+"""Where stored traffic meets the exception queue: the rules that open tickets.
+
+The rules run over a batch's columns at once (:mod:`exceptions_queue.rules`),
+before the ingest transaction (:func:`find_exceptions`: pure computation, so
+SQLite's one write lock is not held for it). The tickets they call for go in
+inside that transaction, with one bulk insert (:func:`on_batch_stored`), so a
+ticket exists exactly when its prediction does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.ingest.columns import CONFIDENCE, PREDICTION
+from app.ingest.sketches import get_spec
+from exceptions_queue import repository, service
+from exceptions_queue.rules import Findings, RuleConfig, evaluate
+from storage.tables import MonitoredModel, Prediction, Reference
+
+if TYPE_CHECKING:
+    from app.ingest.store import StoredBatch, ValidatedBatch
+
+# What a reference says is normal, per reference id (references never change).
+_Normal = tuple[dict[str, tuple[float, float]], dict[str, frozenset[str]]]
+_normal_cache: OrderedDict[int, _Normal] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _normal(session: Session, reference_id: int) -> _Normal:
+    """Numerical ranges and complete category sets of a reference."""
+    with _lock:
+        hit = _normal_cache.get(reference_id)
+        if hit is not None:
+            return hit
+    summary: dict[str, Any] = (
+        session.scalar(select(Reference.summary).where(Reference.id == reference_id)) or {}
+    )
+    spec = get_spec(session, reference_id)
+    ranges: dict[str, tuple[float, float]] = {}
+    categories: dict[str, frozenset[str]] = {}
+    for name, entry in summary.items():
+        if name.startswith("__"):
+            continue
+        if entry.get("type") == "numerical" and "min" in entry:
+            ranges[name] = (float(entry["min"]), float(entry["max"]))
+        elif entry.get("type") == "categorical":
+            distinct = int(entry.get("distinct", 0))
+            top = [t["value"] for t in entry.get("top", [])]
+            if distinct and len(top) >= distinct:
+                categories[name] = frozenset(top)
+            else:
+                try:
+                    known = spec.feature(name).categories
+                except (KeyError, ValueError):
+                    continue
+                # a capped category list cannot say a category was never seen
+                if distinct and len(known) >= distinct:
+                    categories[name] = frozenset(known)
+    normal = (ranges, categories)
+    with _lock:
+        _normal_cache[reference_id] = normal
+        while len(_normal_cache) > 64:
+            _normal_cache.popitem(last=False)
+    return normal
+
+
+def rule_config(session: Session, model: MonitoredModel) -> RuleConfig:
+    opts = service.options_of(model)
+    ranges: Mapping[str, tuple[float, float]] = {}
+    categories: Mapping[str, frozenset[str]] = {}
+    if model.reference_id is not None:
+        ranges, categories = _normal(session, model.reference_id)
+    return RuleConfig(
+        confidence_threshold=model.confidence_threshold,
+        margin_threshold=opts.margin_threshold,
+        entropy_threshold=opts.entropy_threshold,
+        audit_rate=opts.audit_rate,
+        out_of_range_tolerance=opts.out_of_range_tolerance,
+        required=tuple(f["name"] for f in model.features if f.get("required")),
+        ranges=ranges,
+        categories=categories,
+    )
+
+
+def _probabilities(
+    model: MonitoredModel, given: Sequence[Mapping[str, float] | None]
+) -> npt.NDArray[np.float64] | None:
+    labels = model.labels or []
+    if model.task != "classification" or not any(given):
+        return None
+    nan_row = [math.nan] * len(labels)
+    return np.array(
+        [[p.get(label, 0.0) for label in labels] if p else nan_row for p in given],
+        dtype=np.float64,
+    )
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 6)
+
+
+@dataclass(frozen=True)
+class BatchFindings:
+    """What the rules found in a whole validated batch, and under which settings."""
+
+    found: Findings
+    config: RuleConfig
+    model_updated_at: dt.datetime
+    reference_id: int | None
+
+    def still_valid_for(self, model: MonitoredModel) -> bool:
+        """Whether ``model`` (as read in the write transaction) is the one they were found for."""
+        return self.model_updated_at == model.updated_at and self.reference_id == model.reference_id
+
+
+def find_exceptions(
+    model: MonitoredModel, batch: ValidatedBatch, config: RuleConfig
+) -> BatchFindings:
+    """Every rule over every record of ``batch`` (duplicates are dropped when tickets open).
+
+    ``config`` is :func:`rule_config` of ``model``.
+    """
+    values = {k: v for k, v in batch.columns.values.items() if k != PREDICTION}
+    values[CONFIDENCE] = batch.confidence
+    probabilities = (
+        _probabilities(model, [r.probabilities for r in batch.records])
+        if config.margin_threshold is not None or config.entropy_threshold is not None
+        else None
+    )
+    # seeded by the batch: the audit draw is reproducible from the stored rows
+    seed = [model.id, zlib.crc32(batch.client_ids[0].encode())] if batch.client_ids else model.id
+    found = evaluate(values, probabilities, config, np.random.default_rng(seed))
+    return BatchFindings(found, config, model.updated_at, model.reference_id)
+
+
+def _candidates(
+    found: Findings,
+    config: RuleConfig,
+    id_of: Mapping[int, int],
+    client_ids: Sequence[str],
+    outputs: Sequence[Any],
+) -> tuple[list[service.NewTicket], list[service.QualityGroup]]:
+    """Tickets for the stored records; ``id_of`` maps a batch position to its new row's id."""
+    low = found.low_confidence
+    thresholds = {
+        "confidence": config.confidence_threshold,
+        "margin": config.margin_threshold,
+        "entropy": config.entropy_threshold,
+    }
+    new: list[service.NewTicket] = []
+    for k, j in enumerate(low.positions.tolist()):
+        if j not in id_of:  # a duplicate: it was stored (and judged) before
+            continue
+        rule = low.rules[k]
+        value = {"confidence": low.confidence, "margin": low.margin, "entropy": low.entropy}[rule][
+            k
+        ]
+        relation = "above" if rule == "entropy" else "below"
+        new.append(
+            service.NewTicket(
+                kind="low_confidence",
+                group_key=f"pred:{id_of[j]}",
+                reason=f"{rule} {value:.3f} {relation} the threshold {thresholds[rule]}",
+                details={
+                    "rule": rule,
+                    "threshold": thresholds[rule],
+                    "confidence": _num(low.confidence[k]),
+                    "margin": _num(low.margin[k]),
+                    "entropy": _num(low.entropy[k]),
+                    "prediction": outputs[j],
+                },
+                prediction_id=id_of[j],
+                client_id=client_ids[j],
+            )
+        )
+    for j in found.audit.tolist():
+        if j not in id_of:
+            continue
+        new.append(
+            service.NewTicket(
+                kind="audit",
+                group_key=f"pred:{id_of[j]}",
+                reason=(
+                    f"audit sample ({config.audit_rate:.1%} of confident predictions): "
+                    "checked by a person so retraining data is not only hard cases"
+                ),
+                details={"audit": True, "rate": config.audit_rate, "prediction": outputs[j]},
+                prediction_id=id_of[j],
+                client_id=client_ids[j],
+            )
+        )
+    groups: dict[str, service.QualityGroup] = {}
+    for brk in found.quality:
+        stored = [j for j in brk.positions.tolist() if j in id_of]
+        if not stored:
+            continue
+        group = groups.setdefault(brk.feature, service.QualityGroup(brk.feature, {}))
+        group.counts[brk.rule] = group.counts.get(brk.rule, 0) + len(stored)
+        # the examples are the first breaks' values; those of duplicates are left out
+        for j, value in zip(brk.positions.tolist(), brk.examples, strict=False):
+            if j in id_of:
+                group.examples.append(
+                    {
+                        "prediction_id": id_of[j],
+                        "client_id": client_ids[j],
+                        "rule": brk.rule,
+                        "value": value,
+                    }
+                )
+    return new, list(groups.values())
+
+
+def on_batch_stored(
+    session: Session,
+    model: MonitoredModel,
+    stored: StoredBatch,
+    *,
+    now: dt.datetime,
+    findings: BatchFindings | None = None,
+) -> int:
+    """Open the tickets a stored batch calls for; returns how many were opened.
+
+    ``findings`` (from :func:`find_exceptions`, before the transaction) are used
+    when they were found for this same ``model``; else the rules run here.
+    """
+    if not stored.prediction_ids:
+        return 0
+    batch = stored.batch
+    if findings is None or not findings.still_valid_for(model):
+        findings = find_exceptions(model, batch, rule_config(session, model))
+    id_of = dict(zip(stored.new_positions.tolist(), stored.prediction_ids, strict=True))
+    new, groups = _candidates(
+        findings.found, findings.config, id_of, batch.client_ids, batch.outputs
+    )
+    if groups:
+        new = service.merge_quality_groups(session, model_id=model.id, groups=groups, now=now) + new
+    if not new:
+        return 0
+    return service.open_tickets(
+        session,
+        model_id=model.id,
+        candidates=new,
+        now=now,
+        budget=service.options_of(model).ticket_budget_per_hour,
+    )
+
+
+def on_feedback(
+    session: Session, model: MonitoredModel, predictions: Sequence[Prediction], *, now: dt.datetime
+) -> int:
+    """Open tickets for ground truth that contradicts the prediction; returns how many."""
+    new = service.feedback_tickets(model, predictions)
+    if not new:
+        return 0
+    # feedback may be sent again: skip what exists before spending budget on it
+    existing = repository.existing_groups(
+        session,
+        model_id=model.id,
+        kind="feedback_mismatch",
+        group_keys=[t.group_key for t in new],
+    )
+    new = [t for t in new if t.group_key not in existing]
+    return service.open_tickets(
+        session,
+        model_id=model.id,
+        candidates=new,
+        now=now,
+        budget=service.options_of(model).ticket_budget_per_hour,
+    )

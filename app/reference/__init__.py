@@ -1,0 +1,1 @@
+"""Reference data: the baseline each monitored ML model's drift is judged against."""

@@ -1,0 +1,1 @@
+"""`driftdesk demo`: a simulation against a running server, imported lazily by the CLI."""

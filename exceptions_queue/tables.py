@@ -1,0 +1,176 @@
+"""Queue tables: tickets, their events, labels, and the small counters beside them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base, UTCDateTime
+from storage.tables import BigIntPK
+
+_ACTIVE = text("status IN ('open', 'claimed')")
+
+
+class Ticket(Base):
+    """Something a machine should not decide alone, waiting for (or with) a reviewer.
+
+    ``group_key`` makes creation idempotent: ``pred:<prediction id>`` for a ticket
+    about one prediction, ``dq:<feature>:<hour>`` for a data-quality group,
+    ``incident:<id>`` for drift, ``review:<ticket>`` / ``adj:<ticket>`` for label QC.
+    """
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("model_id", "kind", "group_key"),
+        # the claim's scan: waiting tickets in queue order, nothing else
+        Index(
+            "ix_tickets_queue",
+            text("priority DESC"),
+            "created_at",
+            "id",
+            postgresql_where=_ACTIVE,
+            sqlite_where=_ACTIVE,
+        ),
+        Index("ix_tickets_model_id_status", "model_id", "status"),
+        Index("ix_tickets_created_at_id", "created_at", "id"),
+        Index("ix_tickets_claimed_by", "claimed_by"),
+        Index("ix_tickets_subject_ticket_id", "subject_ticket_id"),
+        Index("ix_tickets_resolved_at", "resolved_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    group_key: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(Integer)
+    # why it exists, for people ("confidence 0.41 below 0.6")
+    reason: Mapped[str] = mapped_column(Text)
+    # the rule's evidence: values, thresholds, counts, examples, drift context
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the prediction a per-prediction ticket is about (raw rows are retention-bounded)
+    prediction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("predictions.id", ondelete="SET NULL"), default=None
+    )
+    # the client id of that prediction (what users know it by), kept for display
+    client_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # data-quality groups and drift samples: the predictions a reviewer may label
+    prediction_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # second review / adjudication: the ticket whose label is being checked
+    subject_ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), default=None
+    )
+    # a key that may not claim it (the first reviewer, for an independent second review)
+    excluded_key_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    lease_token: Mapped[str | None] = mapped_column(String(32), default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    claimed_by_name: Mapped[str | None] = mapped_column(String(250), default=None)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # claims given up without finishing (released, or lease expired): drives escalation
+    abandon_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_abandoned_by: Mapped[str | None] = mapped_column(String(250), default=None)
+    last_abandoned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    resolved_by_name: Mapped[str | None] = mapped_column(String(250), default=None)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # {"label"|"labels", "note"} or {"reason"}
+    resolution: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    # second review only: did it agree with the subject's label?
+    qc_agreed: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class TicketEvent(Base):
+    """One transition of one ticket: the audit trail."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(250))
+    from_status: Mapped[str | None] = mapped_column(String(20), default=None)
+    to_status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Label(Base):
+    """A human's label for one prediction: the retraining data.
+
+    ``status`` is ``current`` (exported), ``disputed`` (a second review disagreed;
+    waiting for adjudication), ``superseded`` (replaced by ``superseded_by``: an
+    adjudication, or the confirmed original of an agreeing second review) or
+    ``retracted`` (its resolution was undone).
+    """
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        Index("ix_labels_export", "model_id", "status", "labelled_at", "id"),
+        Index("ix_labels_ticket_id", "ticket_id"),
+        Index("ix_labels_prediction_id", "prediction_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    prediction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("predictions.id", ondelete="SET NULL")
+    )
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    ticket_kind: Mapped[str] = mapped_column(String(30))
+    label: Mapped[Any] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    source: Mapped[str] = mapped_column(String(20))  # review | second_review | adjudication
+    status: Mapped[str] = mapped_column(String(20))
+    labelled_by: Mapped[str] = mapped_column(String(32))
+    labelled_by_name: Mapped[str] = mapped_column(String(250))
+    labelled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    superseded_by: Mapped[int | None] = mapped_column(
+        ForeignKey("labels.id", ondelete="SET NULL"), default=None
+    )
+
+
+class TicketVolume(Base):
+    """Tickets opened and suppressed (over the hourly budget), per model, kind and hour."""
+
+    __tablename__ = "ticket_volume"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), primary_key=True)
+    opened: Mapped[int] = mapped_column(BigInteger, default=0)
+    suppressed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LabelCounter(Base):
+    """Labels per model, and how many arrived since 'retraining data ready' was last raised."""
+
+    __tablename__ = "label_counters"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)

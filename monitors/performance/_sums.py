@@ -1,0 +1,100 @@
+"""The arithmetic every block-summable sums object shares: add, subtract, JSON.
+
+A sums object is a frozen dataclass whose numeric fields are numpy arrays (or
+plain numbers) that add element-wise, plus "shape" fields (such as the index
+of the positive class) that must be equal for two objects to add up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+
+class Additive:
+    """``merge``, ``+``, ``sum(...)`` and ``-`` in terms of one ``_combine(other, sign)``."""
+
+    def _combine(self, other: object, sign: float) -> Self:
+        raise NotImplementedError
+
+    def merge(self, other: Self) -> Self:
+        """The sums of the union of both batches (same as ``self + other``)."""
+        return self._combine(other, 1.0)
+
+    def __add__(self, other: Self) -> Self:
+        return self._combine(other, 1.0)
+
+    def __radd__(self, other: object) -> Self:
+        # lets ``sum(blocks)`` start from 0
+        if isinstance(other, int) and other == 0:
+            return self
+        return self._combine(other, 1.0)
+
+    def __sub__(self, other: Self) -> Self:
+        return self._combine(other, -1.0)
+
+
+class Summable(Additive):
+    """Mixin for frozen dataclasses of additive fields.
+
+    Subclasses list their non-additive fields in ``_shape_fields``; every other
+    field is a numpy float array (or a number) that adds element-wise.
+    """
+
+    _kind: ClassVar[str]
+    _shape_fields: ClassVar[tuple[str, ...]] = ()
+
+    def _additive(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if f.name not in self._shape_fields]  # type: ignore[arg-type]
+
+    def _combine(self, other: object, sign: float) -> Self:
+        if type(other) is not type(self):
+            raise ValueError(
+                f"cannot combine {type(self).__name__} with {type(other).__name__}: "
+                "only sums of the same kind add up"
+            )
+        changes: dict[str, Any] = {}
+        for name in self._shape_fields:
+            if getattr(self, name) != getattr(other, name):
+                raise ValueError(
+                    f"cannot combine {type(self).__name__} objects with different {name} "
+                    f"({getattr(self, name)!r} and {getattr(other, name)!r}): "
+                    "they were made with different specs"
+                )
+        for name in self._additive():
+            a, b = getattr(self, name), getattr(other, name)
+            if isinstance(a, np.ndarray):
+                if a.shape != b.shape:
+                    raise ValueError(
+                        f"cannot combine {type(self).__name__} objects: {name} has shape "
+                        f"{a.shape} and {b.shape}; they were made with different specs"
+                    )
+                changes[name] = a + sign * b
+            else:
+                changes[name] = a + sign * b
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (lists, floats, ints, str); inverse of ``from_json``."""
+        out: dict[str, Any] = {"kind": self._kind, "version": 1}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            out[f.name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        """Rebuild from :meth:`to_json`'s dict."""
+        if data.get("kind") != cls._kind:
+            raise ValueError(
+                f"not a {cls.__name__}: kind is {data.get('kind')!r}, expected {cls._kind!r}"
+            )
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name not in data:
+                raise ValueError(f"{cls.__name__} JSON lacks the field {f.name!r}")
+            raw = data[f.name]
+            values[f.name] = np.asarray(raw, dtype=np.float64) if isinstance(raw, list) else raw
+        return cls(**values)

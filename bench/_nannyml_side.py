@@ -25,7 +25,7 @@ from typing import Any
 # NannyML reports usage to a remote service unless told not to; benches talk to 127.0.0.1 only
 os.environ["NML_DISABLE_USAGE_LOGGING"] = "1"
 
-import nannyml as nml  # noqa: E402
+import nannyml as nml
 
 CHUNK = 5_000
 

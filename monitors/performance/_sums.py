@@ -8,6 +8,7 @@ of the positive class) that must be equal for two objects to add up.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -83,6 +84,36 @@ class Summable(Additive):
             value = getattr(self, f.name)
             out[f.name] = value.tolist() if isinstance(value, np.ndarray) else value
         return out
+
+    @classmethod
+    def sum_json(cls, documents: Sequence[dict[str, Any]]) -> Self:
+        """The sum of many :meth:`to_json` documents at once (a window's blocks).
+
+        One numpy sum per field instead of one object per block: reading a
+        window of 1,000 blocks is a few milliseconds.
+        """
+        if not documents:
+            raise ValueError(f"no {cls.__name__} documents to add up")
+        first = cls.from_json(documents[0])
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in cls._shape_fields:
+                for doc in documents:
+                    if doc.get(f.name) != getattr(first, f.name):
+                        raise ValueError(
+                            f"cannot add {cls.__name__} documents with different {f.name}"
+                        )
+                values[f.name] = getattr(first, f.name)
+            else:
+                values[f.name] = np.asarray(
+                    [doc[f.name] for doc in documents], dtype=np.float64
+                ).sum(axis=0)
+                if not isinstance(getattr(first, f.name), np.ndarray):
+                    values[f.name] = float(values[f.name])
+        for doc in documents:
+            if doc.get("kind") != cls._kind:
+                raise ValueError(f"not a {cls.__name__}: kind is {doc.get('kind')!r}")
+        return cls(**values)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:

@@ -314,3 +314,23 @@ def test_cbpe_multiclass_probabilities_and_confidence() -> None:
         hits_acc += est.ci_low <= real <= est.ci_high
     assert abs(np.mean(errs)) < 0.005
     assert hits_acc / 200 >= 0.92
+
+
+def test_many_documents_add_up_at_once() -> None:
+    truth, predicted, score = binary_data(5, 2000)
+    spec = fit_classification(
+        BINARY, labels=truth, predicted=predicted, probabilities=np.c_[1 - score, score]
+    )
+    blocks = [
+        cbpe_sums(spec, predicted[i : i + 100], probabilities=np.c_[1 - score, score][i : i + 100])
+        for i in range(0, 2000, 100)
+    ]
+    total = EstimatedClassification.sum_json([json.loads(json.dumps(b.to_json())) for b in blocks])
+    one_by_one = sum(blocks, EstimatedClassification.empty(spec))
+    assert np.allclose(total.confusion, one_by_one.confusion)
+    assert np.allclose(total.cross, one_by_one.cross)
+    assert total.reference_rows == one_by_one.reference_rows
+    with pytest.raises(ValueError, match="no EstimatedClassification"):
+        EstimatedClassification.sum_json([])
+    with pytest.raises(ValueError, match="kind"):
+        LabelledClassification.sum_json([blocks[0].to_json()])

@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy --strict clients/python/driftdesk_client
+	$(BIN)/python tools/check_imports.py  # the dependency rule of docs/architecture.md
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -5,14 +5,13 @@ from __future__ import annotations
 from sqlalchemy import engine_from_config, pool, text
 from sqlalchemy.engine import Connection
 
-import app.all_models  # noqa: F401  (registers every table on Base.metadata)
 from alembic import context
 from app.settings import get_settings
-from storage.base import Base
+from app.tables import metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_offline() -> None:

@@ -12,54 +12,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from app.db import Database
+from app.loops import LOOPS, Loop
 from app.settings import Settings
 
 log = logging.getLogger("driftdesk.background")
 
-Step = Callable[[Database, Settings], int]
-
-
-@dataclass(frozen=True)
-class Loop:
-    name: str
-    step: Step
-    interval: Callable[[Settings], float]
-
-
-_LOOPS: list[Loop] = []
-
-
-def loop(name: str, interval: Callable[[Settings], float]) -> Callable[[Step], Step]:
-    """Register ``step`` as a background loop (a decorator)."""
-
-    def register(step: Step) -> Step:
-        _LOOPS.append(Loop(name, step, interval))
-        return step
-
-    return register
-
-
-def registered() -> list[Loop]:
-    import app.loops  # noqa: F401  (registers the loops)
-
-    return list(_LOOPS)
-
 
 class Background:
-    """Runs every registered loop on a daemon thread until ``stop()``."""
+    """Runs every loop of ``loops`` (app.loops.LOOPS) on a daemon thread until ``stop()``."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, loops: Sequence[Loop] = LOOPS) -> None:
         self.db = db
         self.settings = settings
+        self.loops = tuple(loops)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for spec in registered():
+        for spec in self.loops:
             thread = threading.Thread(
                 target=self._run, args=(spec,), name=f"driftdesk-{spec.name}", daemon=True
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -11,16 +12,13 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from app import cli_remote
+from app.cli_errors import CliError
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from app.background import Background
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """A failure to report as one clear line, not a traceback."""
 
 
 def _settings() -> Settings:
@@ -183,9 +181,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Other modules add commands (demo, export, ...) here.
+DEMO_DESCRIPTION = """\
+A logistic regression trained on scikit-learn's bundled breast cancer set is
+registered with driftdesk and posts live predictions through the Python client;
+part-way, the population shifts. The demo prints, step by step, the window
+evaluations, the drift incident, the tickets, the alert (a signed webhook to a
+receiver it runs on loopback), a reviewer resolving tickets and the training-data
+export, then the URLs to open. It takes about a minute.
+
+By default it starts `driftdesk serve` on a temporary SQLite file and keeps it
+running until Ctrl-C; with --url and an admin --key it uses a running server
+(DRIFTDESK_URL is not used: the demo creates a model, keys and a channel)."""
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    cli_remote.require_client()
+    if importlib.util.find_spec("sklearn") is None:
+        raise CliError(
+            "the demo trains a scikit-learn model: pip install scikit-learn "
+            "(or pip install -e '.[dev]')"
+        )
+    from demo import simulation as demo
+
+    return demo.run(args)
+
+
+def register_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `driftdesk demo` (the demo package is imported only when it runs)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    demo = sub.add_parser(
+        "demo",
+        help="see the whole loop work in about a minute: a real model, drift, tickets, alerts",
+        formatter_class=raw,
+        description=DEMO_DESCRIPTION,
+        epilog="examples:\n"
+        "  driftdesk demo                  # its own server on a temporary SQLite file\n"
+        "  driftdesk demo --no-wait        # the same, stopping the server at the end\n"
+        "  driftdesk demo --url http://127.0.0.1:8000 --key $ADMIN_KEY   # a running server\n\n"
+        "exit codes: 0 the story ran to the end, 1 an error or no drift incident opened",
+    )
+    demo.add_argument("--url", help="use this running server instead of starting one (needs --key)")
+    demo.add_argument(
+        "--key",
+        default=os.environ.get("DRIFTDESK_KEY"),
+        help="an admin API key for --url (default: $DRIFTDESK_KEY)",
+    )
+    demo.add_argument("--port", type=int, help="port of the server the demo starts (default: free)")
+    demo.add_argument(
+        "--no-wait", action="store_true", help="stop the demo's server at the end (no Ctrl-C)"
+    )
+    demo.add_argument("--seed", type=int, default=5, help="seed of the data and the model")
+    demo.set_defaults(func=cmd_demo)
+
+
+# The commands beyond serve, worker, migrate and keys, in the order `--help` lists them.
 _extra_commands: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
-    cli_remote.register
+    cli_remote.register,
+    register_demo,
 ]
 
 

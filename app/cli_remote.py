@@ -7,7 +7,7 @@ when a command runs, so ``driftdesk serve`` never needs it. Each command takes
 server unreachable, a rejected key (401), a key without the scope (403), an
 unknown model (404), anything else the server answers with its error message.
 
-This module also registers ``driftdesk demo``; demo.simulation runs it.
+``driftdesk demo`` is registered by app.cli (it imports the demo package lazily).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
+from app.cli_errors import CliError
+
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
     from driftdesk_client import Client  # type: ignore[import-not-found, unused-ignore]
@@ -34,14 +36,6 @@ if TYPE_CHECKING:
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXIT_CLEAN, EXIT_DRIFT, EXIT_INSUFFICIENT = 0, 3, 4
 FORMATS = ("jsonl", "csv", "parquet")
-
-
-def _error(message: str) -> Exception:
-    """A `CliError` (one line, exit code 1). app.cli imports this module, so it is
-    imported here, when a command fails, not at the top."""
-    from app.cli import CliError
-
-    return CliError(message)
 
 
 # --------------------------------------------------------------------------- connection
@@ -62,7 +56,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, scope: str) -> 
 def require_client() -> None:
     """A clear error when the Python client (a separate package) is not installed."""
     if importlib.util.find_spec("driftdesk_client") is None:
-        raise _error(
+        raise CliError(
             "this command needs the driftdesk Python client: pip install -e clients/python "
             "(or pip install driftdesk-client)"
         )
@@ -81,15 +75,15 @@ def connect(args: argparse.Namespace, *, timeout: float = 30.0) -> Iterator[Clie
     try:
         client = Client(args.url, args.key, timeout=timeout)
     except ValueError as exc:
-        raise _error(f"{exc} (pass --url or set DRIFTDESK_URL)") from None
+        raise CliError(f"{exc} (pass --url or set DRIFTDESK_URL)") from None
     try:
         yield client
     except DriftdeskConnectionError as exc:
-        raise _error(
+        raise CliError(
             f"{exc.message} (is `driftdesk serve` running there? pass --url or set DRIFTDESK_URL)"
         ) from None
     except DriftdeskError as exc:
-        raise _error(explain(exc, url=client.url, key=args.key)) from None
+        raise CliError(explain(exc, url=client.url, key=args.key)) from None
     finally:
         client.close()
 
@@ -246,7 +240,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     target = None if to_stdout else Path(args.output)
     partial = None if target is None else target.with_name(target.name + ".part")
     if target is not None and target.is_dir():
-        raise _error(f"{target} is a directory: -o takes a file name")
+        raise CliError(f"{target} is a directory: -o takes a file name")
     started = time.monotonic()
     try:
         with connect(args, timeout=args.timeout) as client:
@@ -264,7 +258,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             if target is not None and partial is not None:
                 partial.replace(target)
     except OSError as exc:
-        raise _error(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     finally:
         if partial is not None:
             partial.unlink(missing_ok=True)
@@ -290,9 +284,9 @@ def _timestamp(value: str | None, option: str) -> str | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise _error(f"{option} {value!r} is not a time: use e.g. 2026-11-24T10:00:00Z") from None
+        raise CliError(f"{option} {value!r} is not a time: use e.g. 2026-11-24T10:00:00Z") from None
     if parsed.tzinfo is None:
-        raise _error(f"{option} {value!r} has no time zone: add Z or an offset such as +01:00")
+        raise CliError(f"{option} {value!r} has no time zone: add Z or an offset such as +01:00")
     return parsed.isoformat()
 
 
@@ -508,7 +502,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parsers
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add export, evaluate, status and demo to the `driftdesk` command line."""
+    """Add export, evaluate and status to the `driftdesk` command line."""
     raw = argparse.RawDescriptionHelpFormatter
 
     export = sub.add_parser(
@@ -571,52 +565,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.add_argument("--json", action="store_true", help="print everything as JSON")
     add_connection_arguments(status, scope="review")
     status.set_defaults(func=cmd_status)
-
-    demo = sub.add_parser(
-        "demo",
-        help="see the whole loop work in about a minute: a real model, drift, tickets, alerts",
-        formatter_class=raw,
-        description=DEMO_DESCRIPTION,
-        epilog="examples:\n"
-        "  driftdesk demo                  # its own server on a temporary SQLite file\n"
-        "  driftdesk demo --no-wait        # the same, stopping the server at the end\n"
-        "  driftdesk demo --url http://127.0.0.1:8000 --key $ADMIN_KEY   # a running server\n\n"
-        "exit codes: 0 the story ran to the end, 1 an error or no drift incident opened",
-    )
-    demo.add_argument("--url", help="use this running server instead of starting one (needs --key)")
-    demo.add_argument(
-        "--key",
-        default=os.environ.get("DRIFTDESK_KEY"),
-        help="an admin API key for --url (default: $DRIFTDESK_KEY)",
-    )
-    demo.add_argument("--port", type=int, help="port of the server the demo starts (default: free)")
-    demo.add_argument(
-        "--no-wait", action="store_true", help="stop the demo's server at the end (no Ctrl-C)"
-    )
-    demo.add_argument("--seed", type=int, default=5, help="seed of the data and the model")
-    demo.set_defaults(func=cmd_demo)
-
-
-DEMO_DESCRIPTION = """\
-A logistic regression trained on scikit-learn's bundled breast cancer set is
-registered with driftdesk and posts live predictions through the Python client;
-part-way, the population shifts. The demo prints, step by step, the window
-evaluations, the drift incident, the tickets, the alert (a signed webhook to a
-receiver it runs on loopback), a reviewer resolving tickets and the training-data
-export, then the URLs to open. It takes about a minute.
-
-By default it starts `driftdesk serve` on a temporary SQLite file and keeps it
-running until Ctrl-C; with --url and an admin --key it uses a running server
-(DRIFTDESK_URL is not used: the demo creates a model, keys and a channel)."""
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    require_client()
-    if importlib.util.find_spec("sklearn") is None:
-        raise _error(
-            "the demo trains a scikit-learn model: pip install scikit-learn "
-            "(or pip install -e '.[dev]')"
-        )
-    from demo import simulation as demo
-
-    return demo.run(args)

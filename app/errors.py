@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.responses import JSON
+from exceptions_queue.errors import QueueError
 
 log = logging.getLogger("driftdesk.errors")
 
@@ -71,6 +72,12 @@ class PayloadTooLarge(DriftdeskError):
 class UnsupportedMediaType(DriftdeskError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+# Everything a client may be told, in the error shape: ours, and the queue's own errors
+# (exceptions_queue/errors.py), which carry the same status_code, code, message, details.
+Refusal = DriftdeskError | QueueError
+REFUSALS = (DriftdeskError, QueueError)
 
 
 def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
@@ -149,7 +156,7 @@ _STATUS_CODES = {
 }
 
 
-def _render(exc: DriftdeskError) -> JSON:
+def _render(exc: Refusal) -> JSON:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSON(
         error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=headers
@@ -161,6 +168,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DriftdeskError)
     async def _domain(_request: Request, exc: DriftdeskError) -> JSON:
+        return _render(exc)
+
+    @app.exception_handler(QueueError)
+    async def _queue(_request: Request, exc: QueueError) -> JSON:
         return _render(exc)
 
     @app.exception_handler(RequestValidationError)

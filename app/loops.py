@@ -1,8 +1,16 @@
-"""Every background loop driftdesk runs, registered with app.background.loop."""
+"""Every background loop driftdesk runs: one explicit list, read by app.background.
+
+Each loop is a plain function ``step(db, settings) -> int`` (how much work it
+did), run on its own thread at its interval. Add a loop by adding it to LOOPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from app.alerting.dispatcher import dispatch_due
 from app.alerting.rules import run_alert_rules
-from app.background import loop
 from app.db import Database
 from app.drift.service import run_due_evaluations
 from app.ops.retention import run_retention
@@ -10,9 +18,14 @@ from app.settings import Settings
 from exceptions_queue.service import expire_leases
 from storage.base import utcnow
 
-loop("evaluate", lambda s: s.evaluate_interval_seconds)(run_due_evaluations)
-loop("dispatch", lambda s: s.dispatch_interval_seconds)(dispatch_due)
-loop("alert-rules", lambda s: s.alert_rules_interval_seconds)(run_alert_rules)
+Step = Callable[[Database, Settings], int]
+
+
+@dataclass(frozen=True)
+class Loop:
+    name: str
+    step: Step
+    interval: Callable[[Settings], float]
 
 
 def _reap_leases(db: Database, settings: Settings) -> int:
@@ -21,5 +34,10 @@ def _reap_leases(db: Database, settings: Settings) -> int:
         return expire_leases(session, now=utcnow())
 
 
-loop("lease-reaper", lambda s: s.lease_reaper_interval_seconds)(_reap_leases)
-loop("retention", lambda s: s.retention_interval_seconds)(run_retention)
+LOOPS: tuple[Loop, ...] = (
+    Loop("evaluate", run_due_evaluations, lambda s: s.evaluate_interval_seconds),
+    Loop("dispatch", dispatch_due, lambda s: s.dispatch_interval_seconds),
+    Loop("alert-rules", run_alert_rules, lambda s: s.alert_rules_interval_seconds),
+    Loop("lease-reaper", _reap_leases, lambda s: s.lease_reaper_interval_seconds),
+    Loop("retention", run_retention, lambda s: s.retention_interval_seconds),
+)

@@ -7,11 +7,8 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse
-from sqlalchemy import text
+from fastapi import FastAPI
 
 from app import logs, ui
 from app.alerting import endpoints as alerts
@@ -21,11 +18,11 @@ from app.catalog import endpoints as models
 from app.catalog import keys
 from app.db import Database, make_engine
 from app.drift import endpoints as drift
-from app.errors import error_body, install_error_handlers
+from app.errors import install_error_handlers
 from app.ingest import endpoints as predictions
 from app.middleware import BodyLimit
+from app.ops import endpoints as ops
 from app.ops import metrics
-from app.ops.migrations import current_revisions, head_revisions
 from app.reference import endpoints as reference
 from app.responses import JSON
 from app.settings import Settings, get_settings
@@ -114,48 +111,9 @@ def create_app(
     # queue's claim/resolve, ingest) first. The docs list tags in OPENAPI_TAGS order.
     for module in (tickets, predictions, keys, models, reference, drift, training, alerts):
         app.include_router(module.router)
-    _install_ops(app)
+    app.include_router(ops.router)
     ui.install(app)
     return app
-
-
-def _install_ops(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready"}})
-    def readyz(request: Request) -> Any:
-        """Readiness: the database answers and is migrated to the latest revision."""
-        db: Database = request.app.state.db
-        try:
-            with db.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            current, heads = current_revisions(db.engine), head_revisions()
-        except Exception as exc:
-            return JSON(
-                error_body("not_ready", f"database unreachable: {exc.__class__.__name__}: {exc}"),
-                status_code=503,
-            )
-        if current != heads:
-            return JSON(
-                error_body(
-                    "not_ready",
-                    f"database at revision {sorted(current) or 'none'}, code expects "
-                    f"{sorted(heads)}: run 'driftdesk migrate'",
-                ),
-                status_code=503,
-            )
-        return {"status": "ready", "revision": sorted(current)}
-
-    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    def prometheus(request: Request) -> PlainTextResponse:
-        """Prometheus text format: requests, latencies, ingest and queue figures."""
-        db: Database = request.app.state.db
-        with db.session(readonly=True) as session:
-            body = metrics.render(session)
-        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 
 def asgi() -> FastAPI:

@@ -57,6 +57,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from app.alerting.signing import SignatureError, generate_secret, verify
+from app.cli_errors import CliError
 from app.cli_remote import (
     DRIFT_HEADERS,
     DRIFT_NUMBERS,
@@ -76,12 +77,6 @@ CLEAN_TICKS, DRIFT_TICKS = 5, 6
 TEXTURE_FACTOR = 1.2  # the second hospital's texture scale
 INCIDENT_TIMEOUT = 30.0
 STEPS = 14
-
-
-def _error(message: str) -> Exception:
-    from app.cli import CliError  # app.cli imports this module (through app.cli_remote)
-
-    return CliError(message)
 
 
 # --------------------------------------------------------------------------- printing
@@ -238,7 +233,7 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise _error(f"driftdesk serve exited at start:\n{self.tail()}")
+                raise CliError(f"driftdesk serve exited at start:\n{self.tail()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
                     return
@@ -246,7 +241,9 @@ class LocalServer:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise _error(f"driftdesk serve was not ready after {timeout:.0f}s:\n{self.tail()}")
+                raise CliError(
+                    f"driftdesk serve was not ready after {timeout:.0f}s:\n{self.tail()}"
+                )
             time.sleep(0.1)
 
     def alive(self) -> bool:
@@ -315,22 +312,17 @@ class Receiver:
 
 
 # --------------------------------------------------------------------------- the story
-def _available(exc: Any) -> bool:
-    """False when an error means the endpoint does not exist on this server."""
-    return not (exc.status in (404, 405) and exc.code in ("not_found", "http_404", "http_405"))
-
-
 def _delivered(monitor: Monitor) -> None:
     """Wait until the monitor has sent everything; fail clearly if the server refuses it."""
     settled = monitor.flush(timeout=60)
     stats = monitor.stats()
     if stats.rejected or stats.dropped:
-        raise _error(
+        raise CliError(
             f"the server refused {stats.rejected} and the monitor dropped {stats.dropped} "
             "records (see the server log)"
         )
     if not settled:
-        raise _error(f"the server did not take the predictions within 60s ({stats})")
+        raise CliError(f"the server did not take the predictions within 60s ({stats})")
 
 
 def _names(names: list[str], limit: int = 6) -> str:
@@ -378,7 +370,6 @@ class Demo:
         self.seen_evaluation = 0
         self.incidents_seen: set[int] = set()
         self.incident: dict[str, Any] | None = None
-        self.unavailable: list[str] = []
         self.receiver: Receiver | None = None
         self.channel: str | None = None
         self.secret: str | None = None
@@ -415,7 +406,7 @@ class Demo:
             self.model = name
             break
         else:
-            raise _error("could not find a free model name on this server")
+            raise CliError("could not find a free model name on this server")
         s.say(
             f"POST /v1/models -> model {self.model!r}: windows of {WINDOW_SIZE} predictions "
             f"evaluated every {WINDOW_STEP};\npredictions below {CONFIDENCE_THRESHOLD:.0%} "
@@ -462,13 +453,6 @@ class Demo:
                 secret=self.secret,
             )
         except DriftdeskError as exc:
-            if not _available(exc):
-                self.unavailable.append("alerting (POST /v1/alert-channels)")
-                s.say(
-                    "This server has no alerting endpoints yet (POST /v1/alert-channels answered "
-                    f"{exc.status}):\nthe demo goes on without alerts."
-                )
-                return
             if exc.status == 422 and not self.own:
                 s.say(
                     f"The server refused a loopback target ({exc.message});\nit needs "
@@ -635,14 +619,7 @@ class Demo:
 
         s = self.story
         s.step("Tickets: what a human should look at")
-        try:
-            tickets = list(self.client.iter_tickets(model=self.model))
-        except DriftdeskError as exc:
-            if _available(exc):
-                raise
-            self.unavailable.append("the exception queue (GET /v1/tickets)")
-            s.say("This server has no exception queue yet (GET /v1/tickets): no tickets to show.")
-            return
+        tickets = list(self.client.iter_tickets(model=self.model))
         kinds = Counter(t["kind"] for t in tickets)
         s.say(
             f"GET /v1/tickets?model={self.model} -> {len(tickets)} open tickets: "
@@ -673,21 +650,9 @@ class Demo:
                     "Nothing reached the webhook receiver within 15s "
                     f"({len(self.receiver.received())} deliveries): see GET /v1/alerts below."
                 )
-        try:
-            alerts = [
-                a for a in self.client.list_alerts(limit=100).items if a.get("model") == self.model
-            ]
-        except DriftdeskError as exc:
-            if _available(exc):
-                raise
-            if not any(u.startswith("alerting") for u in self.unavailable):
-                self.unavailable.append("alerting (GET /v1/alerts)")
-            s.say(
-                "Alerting is not available on this server yet (no /v1/alerts). When it is, the "
-                "incident above is\nwritten to the outbox in the same transaction and delivered "
-                "to every matching channel."
-            )
-            return
+        alerts = [
+            a for a in self.client.list_alerts(limit=100).items if a.get("model") == self.model
+        ]
         if not alerts:
             s.say("GET /v1/alerts: no alert recorded for this model yet.")
             return
@@ -751,8 +716,8 @@ class Demo:
 
         s, d = self.story, self.data
         s.step("A reviewer works the queue")
-        if "the exception queue (GET /v1/tickets)" in self.unavailable or not self.review_key:
-            s.say("No exception queue on this server: nothing to review.")
+        if not self.review_key:
+            s.say("No reviewer key: nothing to review.")
             return
         s.say(
             "reviewer-ana (a key with the review scope) takes work: POST /v1/tickets/claim hands "
@@ -803,14 +768,7 @@ class Demo:
         s = self.story
         s.step("Labelled retraining data")
         path = folder / f"{self.model}-training.jsonl"
-        try:
-            size = self.client.export_training_data(self.model, path, format="jsonl")
-        except DriftdeskError as exc:
-            if _available(exc):
-                raise
-            self.unavailable.append("the training-data export")
-            s.say("This server has no training-data export yet.")
-            return
+        size = self.client.export_training_data(self.model, path, format="jsonl")
         rows = path.read_text().splitlines()
         self.export_path = path
         s.say(
@@ -845,8 +803,6 @@ class Demo:
         if self.export_path is not None and self.own:
             s.say(f"training data:      {self.export_path}   (deleted when the demo stops)")
         s.say(f"admin key:          {admin_key}")
-        if self.unavailable:
-            s.say("not available on this server: " + "; ".join(self.unavailable))
 
     def close(self) -> None:
         if self.receiver is not None:
@@ -874,7 +830,7 @@ def run(args: argparse.Namespace) -> int:
         story.step("A driftdesk server")
         if args.url:
             if not args.key:
-                raise _error("--url needs --key: an API key with the admin scope")
+                raise CliError("--url needs --key: an API key with the admin scope")
             url, key = args.url.rstrip("/"), args.key
             story.say(f"Using the server at {url}.")
         else:
@@ -902,9 +858,9 @@ def run(args: argparse.Namespace) -> int:
                 demo.status()
                 demo.urls(key)
             except DriftdeskConnectionError as exc:
-                raise _error(f"lost the server: {exc.message}") from None
+                raise CliError(f"lost the server: {exc.message}") from None
             except DriftdeskError as exc:
-                raise _error(f"the server answered: {exc}") from None
+                raise CliError(f"the server answered: {exc}") from None
             finally:
                 if not server and demo.channel:
                     with contextlib.suppress(DriftdeskError):  # best effort on a remote server
@@ -923,7 +879,7 @@ def run(args: argparse.Namespace) -> int:
             waiting = True
             while server.alive():
                 time.sleep(0.5)
-            raise _error(f"driftdesk serve stopped:\n{server.tail()}")
+            raise CliError(f"driftdesk serve stopped:\n{server.tail()}")
         story.say("")
         story.say(f"Done in {time.monotonic() - story.started:.0f}s.", indent=0)
         return 0

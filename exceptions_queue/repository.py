@@ -590,6 +590,34 @@ def labels_of_ticket(session: Session, ticket_id: int, *, statuses: Sequence[str
     )
 
 
+def retract_labels(session: Session, *, ticket_id: int) -> list[int]:
+    """Retract a ticket's current labels; the labels they had superseded are current again."""
+    retracted = list(
+        session.scalars(
+            select(Label.id).where(Label.ticket_id == ticket_id, Label.status == "current")
+        )
+    )
+    set_label_status(session, label_ids=retracted, status="retracted")
+    if retracted:
+        session.execute(
+            update(Label)
+            .where(Label.superseded_by.in_(retracted), Label.status == "superseded")
+            .values(status="current", superseded_by=None)
+            .execution_options(synchronize_session=False)
+        )
+    return retracted
+
+
+def predictions_by_client_id(session: Session, ids: Sequence[int]) -> dict[str, Prediction]:
+    """The predictions with these row ids, by the client id users know them by."""
+    if not ids:
+        return {}
+    return {
+        p.client_id: p
+        for p in session.scalars(select(Prediction).where(Prediction.id.in_(list(ids))))
+    }
+
+
 def count_labels(
     session: Session, *, model_id: int, added: int, now: dt.datetime, threshold: int | None
 ) -> tuple[int, int, dt.datetime | None] | None:

@@ -41,9 +41,10 @@ from app.alerting import outbox
 from app.alerting.message import Severity, format_timestamp
 from app.alerting.tables import Alert, AlertChannel, AlertDelivery
 from app.db import Database
-from app.events import IncidentClosed, IncidentOpened, RetrainingDataReady
+from app.drift.events import IncidentClosed, IncidentOpened
 from app.settings import Settings
 from exceptions_queue import repository as queue
+from exceptions_queue.resolving import RetrainingReady
 from exceptions_queue.tables import Ticket
 from storage.base import utcnow
 from storage.tables import MonitoredModel
@@ -175,7 +176,7 @@ def drift_closed(session: Session, event: IncidentClosed) -> None:
 
 
 # --------------------------------------------------------------------------- retraining
-def training_ready(session: Session, event: RetrainingDataReady, *, settings: Settings) -> None:
+def training_ready(session: Session, event: RetrainingReady, *, settings: Settings) -> None:
     """Enough new labels for a retrain: an ``info`` notice (no reminder, nothing to resolve)."""
     since = f" since {format_timestamp(event.since)}" if event.since else ""
     base = settings.public_url.rstrip("/")

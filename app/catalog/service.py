@@ -14,12 +14,12 @@ from app.schemas import (
     DriftSettings,
     FeatureSpec,
     ModelCreate,
-    ModelOptions,
     ModelOut,
     ModelPatch,
     ReferenceBrief,
 )
 from storage.base import utcnow
+from storage.options import ModelOptions
 from storage.tables import MonitoredModel, Reference
 
 # A model's name never changes (PATCH cannot rename, DELETE archives), so the

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-import app.drift.metrics  # noqa: F401  (registers the drift gauges with /metrics)
 from app.auth import AdminDep, ReviewerDep, SessionDep, SettingsDep
 from app.catalog import service as catalog
 from app.drift import service

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.drift.tables import DriftEvaluation, DriftIncident
-from app.ops.metrics import Sample, register_collector
+from app.ops.metrics import Sample
 from storage.base import utcnow
 from storage.tables import MonitoredModel
 
@@ -15,7 +15,6 @@ def _names(session: Session) -> dict[int, str]:
     return dict(session.execute(select(MonitoredModel.id, MonitoredModel.name)).all())
 
 
-@register_collector
 def open_incidents(session: Session) -> tuple[str, str, list[Sample]]:
     names = _names(session)
     counts = dict(
@@ -35,7 +34,6 @@ def open_incidents(session: Session) -> tuple[str, str, list[Sample]]:
     )
 
 
-@register_collector
 def evaluations(session: Session) -> tuple[str, str, list[Sample]]:
     names = _names(session)
     rows = session.execute(
@@ -53,7 +51,6 @@ def evaluations(session: Session) -> tuple[str, str, list[Sample]]:
     )
 
 
-@register_collector
 def last_evaluation_age(session: Session) -> tuple[str, str, list[Sample]]:
     names = _names(session)
     now = utcnow()
@@ -80,3 +77,6 @@ def last_evaluation_age(session: Session) -> tuple[str, str, list[Sample]]:
         "Seconds since each model's latest window evaluation (alert if it grows: the evaluator is stuck).",
         samples,
     )
+
+
+COLLECTORS = (open_incidents, evaluations, last_evaluation_age)

@@ -3,7 +3,7 @@
 A window is the sum of its blocks' counts (storage.tables.BlockCounts), so an
 evaluation costs O(features × bins) whatever the window's size. Decisions come
 from monitors.drift; this module adds the storage, the schedule, the debounce
-(incidents) and the domain events the queue and alerting hang on.
+(incidents), and hands an incident that opens or closes to app.drift.flows.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.drift import flows
+from app.drift.events import IncidentClosed, IncidentOpened
 from app.drift.tables import DriftCalibration, DriftEvaluation, DriftIncident, EvaluatorState
 from app.errors import Conflict
-from app.events import IncidentClosed, IncidentOpened, publish
 from app.ingest.columns import CONFIDENCE, PREDICTION
 from app.ingest.sketches import get_spec
 from app.ingest.store import decode_counts, encode_counts
@@ -451,7 +452,7 @@ def _advance_incident(
             session.add(incident)
             session.flush()
             evaluation.incident_id = incident.id
-            publish(
+            flows.incident_opened(
                 session,
                 IncidentOpened(
                     model_id=model.id,
@@ -473,6 +474,7 @@ def _advance_incident(
                         )
                     ),
                 ),
+                settings=settings,
             )
         return
     evaluation.incident_id = incident.id
@@ -490,7 +492,7 @@ def _advance_incident(
         incident.status = "closed"
         incident.closed_at = now
         incident.closed_evaluation_id = evaluation.id
-        publish(
+        flows.incident_closed(
             session,
             IncidentClosed(
                 model_id=model.id,

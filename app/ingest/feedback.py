@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -12,21 +11,16 @@ from sqlalchemy.orm import Session
 from app.errors import ValidationFailed
 from app.ingest.flows import on_feedback
 from app.schemas import FeedbackIn, FeedbackResult
+from exceptions_queue.labels import LabelRefused, valid_label
 from storage.tables import LabelSchema, MonitoredModel, Prediction
 
 
 def check_label(model: LabelSchema, label: object, loc: list[str | int]) -> str | float:
-    """A label valid for the model: one of its labels, or a finite number for regression."""
-    if model.task == "classification":
-        value = str(label) if isinstance(label, int) and not isinstance(label, bool) else label
-        if not isinstance(value, str) or value not in (model.labels or ()):
-            raise ValidationFailed.at(
-                loc, f"{label!r} is not one of the model's labels {model.labels}"
-            )
-        return value
-    if isinstance(label, bool) or not isinstance(label, int | float) or not math.isfinite(label):
-        raise ValidationFailed.at(loc, "a regression label is a finite number")
-    return float(label)
+    """A label valid for the model (:func:`exceptions_queue.labels.valid_label`), or a 422 at ``loc``."""
+    try:
+        return valid_label(model, label)
+    except LabelRefused as refused:
+        raise ValidationFailed.at(loc, str(refused)) from None
 
 
 def record_feedback(

@@ -153,6 +153,18 @@ def _candidates(
     outputs: Sequence[Any],
 ) -> tuple[list[service.NewTicket], list[service.QualityGroup]]:
     """Tickets for the stored records; ``id_of`` maps a batch position to its new row's id."""
+    new = _low_confidence(found, config, id_of, client_ids, outputs)
+    new += _audits(found, config, id_of, client_ids, outputs)
+    return new, _quality_groups(found, id_of, client_ids)
+
+
+def _low_confidence(
+    found: Findings,
+    config: RuleConfig,
+    id_of: Mapping[int, int],
+    client_ids: Sequence[str],
+    outputs: Sequence[Any],
+) -> list[service.NewTicket]:
     low = found.low_confidence
     thresholds = {
         "confidence": config.confidence_threshold,
@@ -185,22 +197,36 @@ def _candidates(
                 client_id=client_ids[j],
             )
         )
-    for j in found.audit.tolist():
-        if j not in id_of:
-            continue
-        new.append(
-            service.NewTicket(
-                kind="audit",
-                group_key=f"pred:{id_of[j]}",
-                reason=(
-                    f"audit sample ({config.audit_rate:.1%} of confident predictions): "
-                    "checked by a person so retraining data is not only hard cases"
-                ),
-                details={"audit": True, "rate": config.audit_rate, "prediction": outputs[j]},
-                prediction_id=id_of[j],
-                client_id=client_ids[j],
-            )
+    return new
+
+
+def _audits(
+    found: Findings,
+    config: RuleConfig,
+    id_of: Mapping[int, int],
+    client_ids: Sequence[str],
+    outputs: Sequence[Any],
+) -> list[service.NewTicket]:
+    return [
+        service.NewTicket(
+            kind="audit",
+            group_key=f"pred:{id_of[j]}",
+            reason=(
+                f"audit sample ({config.audit_rate:.1%} of confident predictions): "
+                "checked by a person so retraining data is not only hard cases"
+            ),
+            details={"audit": True, "rate": config.audit_rate, "prediction": outputs[j]},
+            prediction_id=id_of[j],
+            client_id=client_ids[j],
         )
+        for j in found.audit.tolist()
+        if j in id_of
+    ]
+
+
+def _quality_groups(
+    found: Findings, id_of: Mapping[int, int], client_ids: Sequence[str]
+) -> list[service.QualityGroup]:
     groups: dict[str, service.QualityGroup] = {}
     for brk in found.quality:
         stored = [j for j in brk.positions.tolist() if j in id_of]
@@ -219,7 +245,7 @@ def _candidates(
                         "value": value,
                     }
                 )
-    return new, list(groups.values())
+    return list(groups.values())
 
 
 def on_batch_stored(

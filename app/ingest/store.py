@@ -25,6 +25,7 @@ from app.errors import ValidationFailed
 from app.ingest.columns import CONFIDENCE, Columns, add_outputs, feature_columns
 from app.ingest.sketches import get_spec
 from app.schemas import PredictionIn
+from exceptions_queue.labels import LabelRefused, valid_label
 from monitors.sketch import SketchSpec
 from monitors.window import WindowSpec, split_by_block
 from storage.tables import BlockCounts, MonitoredModel
@@ -80,17 +81,12 @@ def validate_batch(
     confidence = np.full(len(records), np.nan)
     for i, r in enumerate(records):
         out = r.prediction
-        if model.task == "classification":
-            out = str(out) if isinstance(out, int) and not isinstance(out, bool) else out
-            if not isinstance(out, str) or out not in labels:
-                raise ValidationFailed.at(
-                    _loc(prefix, i, "prediction"),
-                    f"{r.prediction!r} is not one of the model's labels {sorted(labels)}",
-                )
-        elif isinstance(out, str) or not math.isfinite(out):
-            raise ValidationFailed.at(
-                _loc(prefix, i, "prediction"), "a regression prediction is a finite number"
-            )
+        try:
+            checked = valid_label(model, out, what="prediction")
+        except LabelRefused as refused:
+            raise ValidationFailed.at(_loc(prefix, i, "prediction"), str(refused)) from None
+        if model.task == "classification":  # a regression output is stored as it was sent
+            out = checked
         outputs.append(out)
         if r.probabilities is not None:
             if model.task != "classification":

@@ -2,7 +2,7 @@
 
 Counters and histograms live in this process (each uvicorn worker reports its
 own, as Prometheus expects of separate targets); gauges about the database
-(queue depth, ...) are read at scrape time by the collectors registered here.
+(queue depth, ...) are read at scrape time by the collectors app/ops/endpoints.py lists.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -109,24 +109,14 @@ RECORDS_REJECTED = Counter(
 _METRICS: list[Counter | Histogram] = [REQUESTS, LATENCY, RECORDS_INGESTED, RECORDS_REJECTED]
 # Gauges read at scrape time: each returns (name, help, samples).
 Collector = Callable[[Session], tuple[str, str, list[Sample]]]
-_COLLECTORS: list[Collector] = []
 
 
-def register(metric: Counter | Histogram) -> None:
-    _METRICS.append(metric)
-
-
-def register_collector(collector: Collector) -> Collector:
-    """Add a gauge computed from the database at scrape time (usable as a decorator)."""
-    _COLLECTORS.append(collector)
-    return collector
-
-
-def render(session: Session) -> str:
+def render(session: Session, collectors: Sequence[Collector]) -> str:
+    """The process's counters and histograms, then the gauges of ``collectors``."""
     lines: list[str] = []
     for metric in _METRICS:
         lines.extend(metric.render())
-    for collector in _COLLECTORS:
+    for collector in collectors:
         name, help_text, samples = collector(session)
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} gauge")

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-import app.tickets.metrics  # noqa: F401  (registers the queue gauges with /metrics)
 from app.auth import (
     Principal,
     ReviewerDep,
@@ -32,7 +31,7 @@ from app.pagination import CursorQuery, LimitQuery, cursor_position, decode_curs
 from app.responses import model_json
 from app.schemas import Page
 from app.settings import Settings
-from app.tickets import views
+from app.tickets import flows, views
 from app.tickets.schemas import (
     ClaimedTicket,
     ClaimIn,
@@ -214,7 +213,9 @@ async def heartbeat(
     response_model=TicketOut,
     responses={**_HOLDER, 422: {"description": "A label the model does not have."}},
 )
-async def resolve(ticket_id: TicketId, body: ResolveIn, uow: ReviewWork) -> Response:
+async def resolve(
+    ticket_id: TicketId, body: ResolveIn, uow: ReviewWork, settings: SettingsDep
+) -> Response:
     """Resolve a held ticket with the true label; it becomes retraining data.
 
     `{"label": ..., "note": ...}`; a drift or data-quality ticket takes
@@ -228,12 +229,13 @@ async def resolve(ticket_id: TicketId, body: ResolveIn, uow: ReviewWork) -> Resp
         labels = []
     return await _as_holder(
         uow,
-        service.resolve,
+        flows.resolve,
         views.ticket_out,
         ticket_id,
         body.lease_token,
         labels=labels,
         note=body.note,
+        settings=settings,
     )
 
 

@@ -7,12 +7,11 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from app.catalog.service import model_names
-from app.ops.metrics import Sample, register_collector
+from app.ops.metrics import Sample
 from exceptions_queue import repository
 from storage.base import utcnow
 
 
-@register_collector
 def tickets(session: Session) -> tuple[str, str, list[Sample]]:
     counts = repository.queue_counts(session, now=utcnow())
     names = model_names(session, (m for m, *_ in counts))
@@ -26,7 +25,6 @@ def tickets(session: Session) -> tuple[str, str, list[Sample]]:
     )
 
 
-@register_collector
 def overdue(session: Session) -> tuple[str, str, list[Sample]]:
     counts = repository.queue_counts(session, now=utcnow())
     names = model_names(session, (m for m, *_ in counts))
@@ -44,7 +42,6 @@ def overdue(session: Session) -> tuple[str, str, list[Sample]]:
     )
 
 
-@register_collector
 def oldest_open(session: Session) -> tuple[str, str, list[Sample]]:
     now = utcnow()
     counts = repository.queue_counts(session, now=now)
@@ -64,7 +61,6 @@ def oldest_open(session: Session) -> tuple[str, str, list[Sample]]:
     )
 
 
-@register_collector
 def finished_last_hour(session: Session) -> tuple[str, str, list[Sample]]:
     rows = repository.finished_by_reviewer(session, since=utcnow() - dt.timedelta(hours=1))
     return (
@@ -77,7 +73,6 @@ def finished_last_hour(session: Session) -> tuple[str, str, list[Sample]]:
     )
 
 
-@register_collector
 def suppressed(session: Session) -> tuple[str, str, list[Sample]]:
     rows = repository.suppressed_totals(session)
     names = model_names(session, (m for m, *_ in rows))
@@ -89,3 +84,6 @@ def suppressed(session: Session) -> tuple[str, str, list[Sample]]:
             for m, k, n in sorted(rows)
         ],
     )
+
+
+COLLECTORS = (tickets, overdue, oldest_open, finished_last_hour, suppressed)

@@ -18,10 +18,11 @@ from sqlalchemy import select
 from app.catalog import keys as keys_api
 from app.catalog import service as catalog
 from app.errors import DriftdeskError, validation_error_from_pydantic
-from app.schemas import KeyCreate, ModelCreate, ModelOptions, ModelPatch
+from app.schemas import KeyCreate, ModelCreate, ModelPatch
 from app.ui import session as ui_session
 from app.ui.deps import AdminUiDep, CsrfDep, fail, unit_of_work
 from app.ui.render import add_nav, page, redirect
+from storage.options import ModelOptions
 from storage.tables import ApiKey, MonitoredModel
 
 router = APIRouter(prefix="/ui/admin", include_in_schema=False)

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from app.auth import Principal, get_db
-from app.errors import DriftdeskError
+from app.errors import Refusal
 from app.ui import session as ui_session
 from app.ui.render import page, redirect
 
@@ -77,7 +77,7 @@ def unit_of_work(request: Request, *, readonly: bool = False) -> Iterator[Sessio
         yield session
 
 
-def fail(request: Request, exc: DriftdeskError, back: str) -> Response:
+def fail(request: Request, exc: Refusal, back: str) -> Response:
     """A refused action: say why (the domain's own message) and go back."""
     ui_session.load(request).flash(exc.message, "error")
     return redirect(request, back)

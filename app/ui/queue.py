@@ -22,11 +22,11 @@ from starlette.datastructures import FormData
 
 from app.auth import Principal
 from app.catalog import service as catalog
-from app.errors import DriftdeskError, ValidationFailed
+from app.errors import REFUSALS, DriftdeskError, Refusal, ValidationFailed
 from app.pagination import cursor_position, decode_cursor, encode_cursor
 from app.responses import JSON
 from app.settings import Settings
-from app.tickets import views
+from app.tickets import flows, views
 from app.tickets.schemas import EventOut, QueueSummary, TicketOut
 from app.ui import session as ui_session
 from app.ui.deps import CsrfDep, ViewerDep, fail, unit_of_work
@@ -276,7 +276,7 @@ def _go_next(
                 kind=filters.get("kind") or None,
             )
             ticket_id = ticket.id if ticket else None
-    except DriftdeskError as exc:
+    except REFUSALS as exc:
         return fail(request, exc, "/ui/queue")
     if ticket_id is None:
         ui.flash("Nothing left to claim" + (" with these filters." if filters else "."))
@@ -343,7 +343,7 @@ def ticket_page(request: Request, ticket_id: int, principal: ViewerDep) -> Respo
     with unit_of_work(request, readonly=True) as session:
         try:
             ticket = service.get(session, ticket_id=ticket_id)
-        except DriftdeskError as exc:
+        except REFUSALS as exc:
             return page(
                 request,
                 "error.html",
@@ -420,12 +420,12 @@ def ticket_page(request: Request, ticket_id: int, principal: ViewerDep) -> Respo
     )
 
 
-def _act(request: Request, ticket_id: int, action: Any) -> DriftdeskError | None:
+def _act(request: Request, ticket_id: int, action: Any) -> Refusal | None:
     """Run one queue action in its own unit of work; the refusal, if any."""
     try:
         with unit_of_work(request) as session:
             action(session)
-    except DriftdeskError as exc:
+    except REFUSALS as exc:
         return exc
     finally:
         forget_summaries()
@@ -456,7 +456,7 @@ def resolve(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
                 if key.startswith("label:") and isinstance(value, str) and value.strip()
             ]
         chosen.extend(str(item.label) for item in labels)
-        service.resolve(
+        flows.resolve(
             session,
             ticket_id=ticket_id,
             actor=actor_of(principal),
@@ -464,6 +464,7 @@ def resolve(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
             labels=labels,
             note=note,
             now=utcnow(),
+            settings=request.app.state.settings,
         )
 
     if (error := _act(request, ticket_id, run)) is not None:

@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.db import Database
-from app.events import IncidentOpened, publish
+from app.drift import flows
+from app.drift.events import IncidentOpened
+from app.settings import get_settings
 from exceptions_queue import service
 from exceptions_queue.tables import Ticket
 from storage.base import utcnow
@@ -85,11 +87,11 @@ def tickets(db: Database, **where: Any) -> list[Ticket]:
 def open_incident(
     db: Database, *, name: str = "churn", incident_id: int = 1, sample: tuple[int, ...] = ()
 ) -> None:
-    """What the drift engine does when an incident opens: publish IncidentOpened."""
+    """What the drift engine does when an incident opens: app.drift.flows.incident_opened."""
     mid = model_id(db, name)
     now = utcnow()
     with db.session() as s:
-        publish(
+        flows.incident_opened(
             s,
             IncidentOpened(
                 model_id=mid,
@@ -104,4 +106,5 @@ def open_incident(
                 evaluation={"id": 10 + incident_id, "drifted": True},
                 sample_prediction_ids=sample,
             ),
+            settings=get_settings(),
         )

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.db import Database
-from app.errors import Conflict, NotFound, ValidationFailed
-from app.events import RetrainingDataReady, _handlers
 from app.tickets import views
 from exceptions_queue import service, states
+from exceptions_queue.errors import InvalidInput, TicketConflict, TicketNotFound
 from exceptions_queue.tables import Label, Ticket, TicketEvent
 from storage.base import utcnow
 from tests.exceptions_queue.helpers import (
@@ -38,9 +36,9 @@ def claim(db: Database, who: service.Actor, now: dt.datetime | None = None, **kw
     return t
 
 
-def resolve(
+def resolved(
     db: Database, who: service.Actor, t: Ticket, label: object = "churn", **kw: object
-) -> Ticket:
+) -> service.Resolved:
     with db.session() as s:
         return service.resolve(
             s,
@@ -51,6 +49,12 @@ def resolve(
             note=None,
             now=kw.pop("now", utcnow()),  # type: ignore[arg-type]
         )
+
+
+def resolve(
+    db: Database, who: service.Actor, t: Ticket, label: object = "churn", **kw: object
+) -> Ticket:
+    return resolved(db, who, t, label, **kw).ticket
 
 
 def events(db: Database, ticket_id: int) -> list[tuple[str, str | None, str]]:
@@ -127,7 +131,7 @@ def test_an_expired_lease_is_taken_by_the_next_claim(client: TestClient, db: Dat
         ("expire", "claimed", "open"),
         ("claim", "open", "claimed"),
     ]
-    with pytest.raises(Conflict, match="held by another reviewer"):
+    with pytest.raises(TicketConflict, match="held by another reviewer"):
         resolve(db, ANA, first, now=later)
 
 
@@ -135,7 +139,7 @@ def test_the_holder_loses_an_expired_lease(client: TestClient, db: Database) -> 
     seed(client, 1)
     now = utcnow()
     t = claim(db, ANA, now)
-    with pytest.raises(Conflict, match="expired") as err:
+    with pytest.raises(TicketConflict, match="expired") as err:
         resolve(db, ANA, t, now=now + LEASE)
     assert err.value.details == [{"reason": "lease_expired", "status": "claimed"}]
 
@@ -177,14 +181,14 @@ def test_abandoned_tickets_are_escalated(client: TestClient, db: Database) -> No
 def test_guards_name_the_reason(client: TestClient, db: Database) -> None:
     seed(client, 1)
     t = claim(db, ANA)
-    with pytest.raises(Conflict, match="does not match"):
+    with pytest.raises(TicketConflict, match="does not match"):
         resolve(db, ANA, t, token="0" * 32)
-    with pytest.raises(Conflict, match="another reviewer"):
+    with pytest.raises(TicketConflict, match="another reviewer"):
         resolve(db, BOB, t)
     resolve(db, ANA, t)
-    with pytest.raises(Conflict, match="already resolved"):
+    with pytest.raises(TicketConflict, match="already resolved"):
         resolve(db, ANA, t)
-    with pytest.raises(NotFound), db.session() as s:
+    with pytest.raises(TicketNotFound), db.session() as s:
         service.release(s, ticket_id=10**9, actor=ANA, lease_token=None, now=utcnow())
 
 
@@ -202,14 +206,14 @@ def test_heartbeat_extends_only_the_holders_lease(client: TestClient, db: Databa
             lease=LEASE,
         )
     assert t2.lease_expires_at == now + LEASE / 2 + LEASE
-    with pytest.raises(Conflict), db.session() as s:
+    with pytest.raises(TicketConflict), db.session() as s:
         service.heartbeat(s, ticket_id=t.id, actor=BOB, lease_token=None, now=now, lease=LEASE)
 
 
 def test_a_label_must_be_one_of_the_models(client: TestClient, db: Database) -> None:
     seed(client, 1)
     t = claim(db, ANA)
-    with pytest.raises(ValidationFailed, match="not one of the model's labels"):
+    with pytest.raises(InvalidInput, match="not one of the model's labels"):
         resolve(db, ANA, t, label="maybe")
     [row] = tickets(db, id=t.id)
     assert row.status == "claimed"  # the failed resolve was rolled back whole
@@ -336,7 +340,7 @@ def test_drift_resolution_labels_several_sampled_predictions(
     ids = prediction_ids(db)
     open_incident(db, sample=tuple(ids[:3]))
     t = claim(db, ANA, kind="drift")
-    with pytest.raises(ValidationFailed, match="not one of the predictions"), db.session() as s:
+    with pytest.raises(InvalidInput, match="not one of the predictions"), db.session() as s:
         service.resolve(
             s,
             ticket_id=t.id,
@@ -346,7 +350,7 @@ def test_drift_resolution_labels_several_sampled_predictions(
             now=utcnow(),
             labels=[service.LabelIn("stay", "req-1-3")],
         )
-    with pytest.raises(ValidationFailed, match="several predictions"), db.session() as s:
+    with pytest.raises(InvalidInput, match="several predictions"), db.session() as s:
         service.resolve(
             s,
             ticket_id=t.id,
@@ -365,7 +369,7 @@ def test_drift_resolution_labels_several_sampled_predictions(
             note="new cohort",
             now=utcnow(),
             labels=[service.LabelIn("churn", "req-1-0"), service.LabelIn("stay", "req-1-2")],
-        )
+        ).ticket
     assert done.resolution == {
         "note": "new cohort",
         "labels": [
@@ -385,26 +389,15 @@ def test_feedback_that_disagrees_opens_one_ticket(client: TestClient, db: Databa
     assert t.details["actual"] == "churn" and t.details["prediction"] == "stay"
 
 
-@pytest.fixture
-def ready_events() -> Iterator[list[RetrainingDataReady]]:
-    seen: list[RetrainingDataReady] = []
-
-    def handler(_session: object, event: RetrainingDataReady) -> None:
-        seen.append(event)
-
-    _handlers[RetrainingDataReady].append(handler)
-    yield seen
-    _handlers[RetrainingDataReady].remove(handler)
-
-
-def test_retraining_ready_after_enough_labels(
-    client: TestClient, db: Database, ready_events: list[RetrainingDataReady]
-) -> None:
+def test_retraining_ready_after_enough_labels(client: TestClient, db: Database) -> None:
     seed(client, 5, retraining_ready_labels=2)
+    ready: list[service.RetrainingReady] = []
     for n in range(5):
-        resolve(db, ANA, claim(db, ANA))
-        assert len(ready_events) == (n + 1) // 2
-    first, second = ready_events
+        done = resolved(db, ANA, claim(db, ANA))
+        if done.retraining_ready is not None:
+            ready.append(done.retraining_ready)
+        assert len(ready) == (n + 1) // 2
+    first, second = ready
     assert (first.new_labels, first.total_labels, first.since) == (2, 2, None)
     assert (second.new_labels, second.total_labels) == (2, 4)
     assert second.since is not None and second.export_path == "/v1/models/churn/training-data"
@@ -464,7 +457,7 @@ def test_reopen_undoes_a_resolution_within_the_window(client: TestClient, db: Da
     t = claim(db, ANA)
     now = utcnow()
     resolve(db, ANA, t, label="churn", now=now)
-    with pytest.raises(Conflict, match="only the reviewer"), db.session() as s:
+    with pytest.raises(TicketConflict, match="only the reviewer"), db.session() as s:
         service.reopen(s, ticket_id=t.id, actor=BOB, now=now)
     with db.session() as s:
         again = service.reopen(s, ticket_id=t.id, actor=ANA, now=now + dt.timedelta(minutes=1))
@@ -477,7 +470,7 @@ def test_reopen_undoes_a_resolution_within_the_window(client: TestClient, db: Da
     assert current_labels(db) == [(t.prediction_id, "stay", "review")]
     assert [a for a, _, _ in events(db, t.id)] == ["open", "claim", "resolve", "reopen", "resolve"]
     late = now + states.REOPEN_WINDOW + dt.timedelta(minutes=5)
-    with pytest.raises(Conflict, match="no longer"), db.session() as s:
+    with pytest.raises(TicketConflict, match="no longer"), db.session() as s:
         service.reopen(s, ticket_id=t.id, actor=ANA, now=late)
 
 
@@ -487,7 +480,7 @@ def test_reopen_is_refused_once_a_second_review_is_under_way(
     seed(client, 1, review_rate=1.0)
     t = resolve(db, ANA, claim(db, ANA))
     claim(db, BOB)
-    with pytest.raises(Conflict, match="second review"), db.session() as s:
+    with pytest.raises(TicketConflict, match="second review"), db.session() as s:
         service.reopen(s, ticket_id=t.id, actor=ANA, now=utcnow())
 
 

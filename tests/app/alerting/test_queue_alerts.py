@@ -9,10 +9,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from app.alerting import rules
 from app.alerting.rules import run_alert_rules
 from app.db import Database
-from app.events import RetrainingDataReady, publish
 from app.settings import Settings
+from exceptions_queue.service import RetrainingReady
 from storage.base import utcnow
 from storage.tables import MonitoredModel
 from tests.factories import create_model_with_reference, predictions
@@ -101,9 +102,9 @@ def test_retraining_data_ready_is_an_info_notice(
     with db.session() as session:
         model_id = session.scalar(select(MonitoredModel.id))
         assert model_id is not None
-        publish(
+        rules.training_ready(
             session,
-            RetrainingDataReady(
+            RetrainingReady(
                 model_id=model_id,
                 model_name="churn",
                 at=utcnow(),
@@ -112,6 +113,7 @@ def test_retraining_data_ready_is_an_info_notice(
                 since=None,
                 export_path="/v1/models/churn/training-data",
             ),
+            settings=settings,
         )
     [notice] = alerts(client)
     assert notice["rule"] == "training_data.ready" and notice["severity"] == "info"

@@ -14,9 +14,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Index, create_engine, inspect, pool
 
-import app.all_models  # noqa: F401  (every table on Base.metadata)
 from app.ops import migrations
-from storage.base import Base
+from app.tables import metadata
 
 
 def _tables(url: str) -> set[str]:
@@ -38,7 +37,7 @@ def _revisions(url: str) -> set[str]:
 def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     heads = migrations.head_revisions()
     assert _revisions(db_url) == heads
-    modelled = set(Base.metadata.tables)
+    modelled = set(metadata.tables)
     assert modelled <= _tables(db_url)
 
     migrations.downgrade(db_url, "base")
@@ -89,7 +88,7 @@ def test_models_and_migrations_agree(db_url: str) -> None:
                     "render_as_batch": conn.dialect.name == "sqlite",
                 },
             )
-            diff: list[Any] = compare_metadata(context, Base.metadata)
+            diff: list[Any] = compare_metadata(context, metadata)
             if conn.dialect.name == "sqlite":
                 diff = _without_sqlite_sort_order(diff)
     finally:
@@ -123,4 +122,4 @@ def test_replicas_migrating_at_once_take_turns(db_url: str, tmp_path: Any) -> No
     outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in runs]
     assert [p.returncode for p in runs] == [0, 0, 0], outputs
     assert _revisions(db_url) == migrations.head_revisions()
-    assert set(Base.metadata.tables) <= _tables(db_url)
+    assert set(metadata.tables) <= _tables(db_url)

@@ -314,3 +314,28 @@ def test_openapi_documents_the_queue(client: TestClient) -> None:
     assert "/v1/models/{name}/training-data" in spec["paths"]
     resolve = spec["components"]["schemas"]["ResolveIn"]
     assert resolve.get("examples")
+
+
+def test_a_resolve_that_makes_retraining_data_ready_puts_the_notice_in_the_outbox(
+    client: TestClient, ana: dict[str, str]
+) -> None:
+    """app.tickets.flows.resolve: the queue says "ready", alerting records the notice."""
+    seed(client, 2, retraining_ready_labels=2)
+
+    def notices() -> list[dict[str, Any]]:
+        r = client.get("/v1/alerts", params={"limit": 100})
+        assert r.status_code == 200, r.text
+        return [a for a in r.json()["items"] if a["rule"] == "training_data.ready"]
+
+    for n in range(2):
+        t = claim(client, ana)
+        r = client.post(
+            f"/v1/tickets/{t['id']}/resolve",
+            headers=ana,
+            json={"label": "churn", "lease_token": t["lease_token"]},
+        )
+        assert r.status_code == 200, r.text
+        assert len(notices()) == n  # the second label reaches the threshold of 2
+    [notice] = notices()
+    assert notice["model"] == "churn" and notice["notice"] is True
+    assert notice["links"]["export"].endswith("/v1/models/churn/training-data")

@@ -1,0 +1,62 @@
+"""Operations: liveness, readiness (database reachable and migrated), Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import text
+
+from app.db import Database
+from app.drift import metrics as drift_metrics
+from app.errors import error_body
+from app.ops import metrics
+from app.ops.migrations import current_revisions, head_revisions
+from app.responses import JSON
+from app.tickets import metrics as queue_metrics
+
+router = APIRouter()
+
+# The gauges read from the database at scrape time, each domain's in its order.
+COLLECTORS: tuple[metrics.Collector, ...] = (*drift_metrics.COLLECTORS, *queue_metrics.COLLECTORS)
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"], responses={503: {"description": "not ready"}})
+def readyz(request: Request) -> Any:
+    """Readiness: the database answers and is migrated to the latest revision."""
+    db: Database = request.app.state.db
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current, heads = current_revisions(db.engine), head_revisions()
+    except Exception as exc:
+        return JSON(
+            error_body("not_ready", f"database unreachable: {exc.__class__.__name__}: {exc}"),
+            status_code=503,
+        )
+    if current != heads:
+        return JSON(
+            error_body(
+                "not_ready",
+                f"database at revision {sorted(current) or 'none'}, code expects "
+                f"{sorted(heads)}: run 'driftdesk migrate'",
+            ),
+            status_code=503,
+        )
+    return {"status": "ready", "revision": sorted(current)}
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+def prometheus(request: Request) -> PlainTextResponse:
+    """Prometheus text format: requests, latencies, ingest and queue figures."""
+    db: Database = request.app.state.db
+    with db.session(readonly=True) as session:
+        body = metrics.render(session, COLLECTORS)
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")

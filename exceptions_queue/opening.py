@@ -1,0 +1,239 @@
+"""Opening tickets: what the rules, drift and feedback ask for, in one bulk insert.
+
+Creation is idempotent (one ticket per model, kind and group key) and
+budgeted: beyond a model's tickets-per-hour the budgeted kinds are counted as
+suppressed instead of opened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from exceptions_queue import repository, states
+from exceptions_queue.events import SYSTEM, event_row
+from exceptions_queue.labels import labels_disagree
+from storage.tables import MonitoredModel, Prediction
+
+MAX_GROUP_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """A ticket a rule wants opened."""
+
+    kind: states.Kind
+    group_key: str
+    reason: str
+    details: dict[str, Any]
+    prediction_id: int | None = None
+    client_id: str | None = None  # the prediction's, as its client posted it
+    prediction_ids: tuple[int, ...] = ()
+    subject_ticket_id: int | None = None
+    excluded_key_id: str | None = None
+    count: int = 1
+
+
+@dataclass
+class QualityGroup:
+    """Data-quality breaks of one feature in one hour, from one batch."""
+
+    feature: str
+    counts: dict[str, int]
+    # {"prediction_id", "client_id", "rule", "value"}
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def hour_of(now: dt.datetime) -> dt.datetime:
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+def _row(model_id: int, new: NewTicket, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "model_id": model_id,
+        "kind": new.kind,
+        "group_key": new.group_key,
+        "status": "open",
+        "priority": states.PRIORITY[new.kind],
+        "reason": new.reason,
+        "details": new.details,
+        "prediction_id": new.prediction_id,
+        "client_id": new.client_id,
+        "prediction_ids": list(new.prediction_ids),
+        "subject_ticket_id": new.subject_ticket_id,
+        "excluded_key_id": new.excluded_key_id,
+        "count": new.count,
+        "abandon_count": 0,
+        "created_at": now,
+        "updated_at": now,
+        "due_at": states.due_at(new.kind, now),
+    }
+
+
+def open_tickets(
+    session: Session,
+    *,
+    model_id: int,
+    candidates: Sequence[NewTicket],
+    now: dt.datetime,
+    budget: int | None = None,
+) -> int:
+    """Open ``candidates`` (one bulk insert); returns how many were opened.
+
+    With a ``budget`` (tickets per hour), budgeted kinds beyond it are not opened
+    but counted as suppressed, highest priority kept first. Tickets that already
+    exist (same model, kind and group) are skipped: creation is idempotent.
+    """
+    hour = hour_of(now)
+    keep: list[NewTicket] = []
+    suppressed: Counter[str] = Counter()
+    budgeted = [c for c in candidates if c.kind in repository.BUDGETED]
+    free = [c for c in candidates if c.kind not in repository.BUDGETED]
+    if budget is not None and budgeted:
+        room = max(0, budget - repository.budget_used(session, model_id=model_id, hour=hour))
+        ranked = sorted(budgeted, key=lambda c: -states.PRIORITY[c.kind])
+        keep = ranked[:room]
+        suppressed.update(c.kind for c in ranked[room:])
+    else:
+        keep = budgeted
+    rows = [_row(model_id, c, now) for c in [*free, *keep]]
+    created = repository.insert_tickets(session, rows)
+    repository.insert_events(
+        session, [event_row(tid, "open", SYSTEM, None, now) for tid, _ in created]
+    )
+    repository.add_volume(
+        session,
+        model_id=model_id,
+        hour=hour,
+        opened=Counter(kind for _, kind in created),
+        suppressed=suppressed,
+    )
+    return len(created)
+
+
+def merge_quality_groups(
+    session: Session, *, model_id: int, groups: Sequence[QualityGroup], now: dt.datetime
+) -> list[NewTicket]:
+    """Add a batch's data-quality breaks to this hour's group tickets.
+
+    A group that already has a ticket (one per model, feature and hour) gets its
+    counts and examples updated; the others come back as tickets to open. Ingest
+    of one model is serialised (its sequence counter row lock), so the read and
+    the update cannot race another batch of the same model.
+    """
+    hour = hour_of(now)
+    key_of = {g.feature: f"dq:{g.feature}:{hour.strftime('%Y-%m-%dT%H')}" for g in groups}
+    existing = repository.existing_groups(
+        session, model_id=model_id, kind="data_quality", group_keys=key_of.values()
+    )
+    new: list[NewTicket] = []
+    for g in groups:
+        ticket = existing.get(key_of[g.feature])
+        if ticket is None:
+            examples = g.examples[:MAX_GROUP_EXAMPLES]
+            new.append(
+                NewTicket(
+                    kind="data_quality",
+                    group_key=key_of[g.feature],
+                    reason=_quality_reason(g.feature, g.counts, hour),
+                    details={
+                        "feature": g.feature,
+                        "hour": hour.isoformat(),
+                        "counts": dict(g.counts),
+                        "examples": examples,
+                    },
+                    prediction_ids=tuple(e["prediction_id"] for e in examples),
+                    count=g.total,
+                )
+            )
+            continue
+        details = dict(ticket.details)
+        counts = Counter(details.get("counts", {}))
+        counts.update(g.counts)
+        examples = list(details.get("examples", []))
+        examples.extend(g.examples[: max(0, MAX_GROUP_EXAMPLES - len(examples))])
+        details["counts"] = dict(counts)
+        details["examples"] = examples
+        ticket.details = details
+        ticket.count = sum(counts.values())
+        ticket.reason = _quality_reason(g.feature, dict(counts), hour)
+        ticket.prediction_ids = [e["prediction_id"] for e in examples]
+        ticket.updated_at = now
+    return new
+
+
+def _quality_reason(feature: str, counts: dict[str, int], hour: dt.datetime) -> str:
+    parts = ", ".join(f"{n} {rule.replace('_', ' ')}" for rule, n in sorted(counts.items()))
+    return f"data quality of feature {feature!r} since {hour:%Y-%m-%d %H}:00 UTC: {parts}"
+
+
+class DriftIncident(Protocol):
+    """What the queue reads of a drift incident that opened (app/drift/events.py has one)."""
+
+    @property
+    def model_id(self) -> int: ...
+    @property
+    def at(self) -> dt.datetime: ...
+    @property
+    def incident_id(self) -> int: ...
+    @property
+    def evaluation_id(self) -> int: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def drifted_features(self) -> tuple[str, ...]: ...
+    @property
+    def window_start(self) -> dt.datetime | None: ...
+    @property
+    def window_end(self) -> dt.datetime | None: ...
+    @property
+    def evaluation(self) -> dict[str, Any]: ...
+    @property
+    def sample_prediction_ids(self) -> tuple[int, ...]: ...
+
+
+def open_drift_ticket(session: Session, *, event: DriftIncident) -> int:
+    """One drift ticket per incident, holding its evaluation and a labelling sample."""
+    features = ", ".join(event.drifted_features) or "the model's output"
+    new = NewTicket(
+        kind="drift",
+        group_key=f"incident:{event.incident_id}",
+        reason=f"drift incident {event.incident_id} ({event.severity}): {features} drifted",
+        details={
+            "incident_id": event.incident_id,
+            "evaluation_id": event.evaluation_id,
+            "severity": event.severity,
+            "drifted_features": list(event.drifted_features),
+            "window_start": event.window_start.isoformat() if event.window_start else None,
+            "window_end": event.window_end.isoformat() if event.window_end else None,
+            "evaluation": event.evaluation,
+        },
+        prediction_ids=tuple(event.sample_prediction_ids),
+        count=len(event.sample_prediction_ids),
+    )
+    return open_tickets(session, model_id=event.model_id, candidates=[new], now=event.at)
+
+
+def feedback_tickets(model: MonitoredModel, predictions: Sequence[Prediction]) -> list[NewTicket]:
+    """``feedback_mismatch`` tickets for ground truth that contradicts the prediction."""
+    return [
+        NewTicket(
+            kind="feedback_mismatch",
+            group_key=f"pred:{p.id}",
+            reason=f"ground truth {p.actual!r} disagrees with the prediction {p.prediction!r}",
+            details={"prediction": p.prediction, "actual": p.actual, "confidence": p.confidence},
+            prediction_id=p.id,
+            client_id=p.client_id,
+        )
+        for p in predictions
+        if p.actual is not None and labels_disagree(model, p.actual, p.prediction)
+    ]

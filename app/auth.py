@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +25,7 @@ from app.db import Database
 from app.errors import Forbidden, Unauthorized
 from app.settings import Settings
 from storage.base import utcnow
+from storage.sql import LockKey, advisory_lock
 from storage.tables import ApiKey
 
 log = logging.getLogger("driftdesk.auth")
@@ -237,9 +238,8 @@ ReaderDep = Annotated[Principal, require("review", "ingest")]
 def ensure_admin_key(db: Database, settings: Settings) -> None:
     """Make sure an admin key exists: the bootstrap secret, or a generated one printed once."""
     with db.session() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            # several replicas start at once: only one may create the first key
-            session.execute(text("SELECT pg_advisory_xact_lock(7419001)"))
+        # several replicas start at once: only one may create the first key
+        advisory_lock(session, LockKey.FIRST_ADMIN_KEY, wait=True)
         if has_admin_key(session):
             return
         bootstrap = settings.bootstrap_admin_key

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.sql import SQLITE, dialect
+
 try:
     import fcntl
 except ImportError:  # not POSIX: writers of one process still queue on the thread lock
@@ -207,7 +209,7 @@ class Database:
 
     @property
     def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
+        return dialect(self.engine) == SQLITE
 
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:

@@ -28,11 +28,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from exceptions_queue import states
 from exceptions_queue.tables import Label, LabelCounter, Ticket, TicketEvent, TicketVolume
+from storage.sql import POSTGRESQL, dialect, upsert
 from storage.tables import LabelSchema, MonitoredModel, Prediction
 
 T = Ticket.__table__
@@ -42,21 +42,13 @@ _T = cast(Table, T)
 BUDGETED: tuple[str, ...] = ("low_confidence", "audit", "data_quality", "feedback_mismatch")
 
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _upsert(session: Session, table: Any) -> Any:
-    return (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(table)
-
-
 # --------------------------------------------------------------------------- creation
 def insert_tickets(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
     """Insert tickets, skipping any whose (model, kind, group) exists; returns (id, kind) of new ones."""
     if not rows:
         return []
     stmt = (
-        _upsert(session, T)
+        upsert(session, T)
         .on_conflict_do_nothing(index_elements=["model_id", "kind", "group_key"])
         .returning(T.c.id, T.c.kind)
     )
@@ -99,7 +91,7 @@ def add_volume(
     if not rows:
         return
     table = TicketVolume.__table__
-    stmt = _upsert(session, table)
+    stmt = upsert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["model_id", "hour", "kind"],
         set_={
@@ -193,7 +185,7 @@ def _returning_ticket(stmt: Any) -> Any:
 
 
 @functools.cache
-def _claim_statement(dialect: str, by_model: bool, by_kind: bool) -> Any:
+def _claim_statement(on_postgres: bool, by_model: bool, by_kind: bool) -> Any:
     claimable = or_(
         T.c.status == "open", and_(T.c.status == "claimed", T.c.lease_expires_at < _NOW)
     )
@@ -205,7 +197,7 @@ def _claim_statement(dialect: str, by_model: bool, by_kind: bool) -> Any:
     if by_kind:
         pick = pick.where(T.c.kind == bindparam("of_kind"))
     pick = pick.order_by(T.c.priority.desc(), T.c.created_at, T.c.id).limit(1)
-    if dialect == "postgresql":
+    if on_postgres:
         pick = pick.with_for_update(skip_locked=True)
     claimed = (
         update(_T)
@@ -222,7 +214,7 @@ def _claim_statement(dialect: str, by_model: bool, by_kind: bool) -> Any:
             **_abandoned_now(_NOW, when=T.c.status == "claimed"),
         )
     )
-    if dialect != "postgresql":
+    if not on_postgres:
         return _returning_ticket(claimed)
     # PostgreSQL: the claim's event is written by the same statement (a data-modifying
     # CTE), one round trip and statement fewer on the queue's hottest path. A claim
@@ -278,13 +270,13 @@ def claim_next(
         params["of_model"] = model_id
     if kind is not None:
         params["of_kind"] = kind
-    stmt = _claim_statement(_dialect(session), model_id is not None, kind is not None)
+    stmt = _claim_statement(dialect(session) == POSTGRESQL, model_id is not None, kind is not None)
     return session.scalars(stmt, params).one_or_none()
 
 
 def claim_event_written(session: Session, ticket: Ticket, *, now: dt.datetime) -> bool:
     """Whether :func:`claim_next` already recorded ``ticket``'s claim event."""
-    return _dialect(session) == "postgresql" and ticket.last_abandoned_at != now
+    return dialect(session) == POSTGRESQL and ticket.last_abandoned_at != now
 
 
 def _held(with_token: bool) -> list[ColumnElement[bool]]:
@@ -476,7 +468,7 @@ def expire_leases(session: Session, *, now: dt.datetime, limit: int = 500) -> li
     """Return expired claims to the queue (the reaper), at most ``limit`` per call."""
     expired = and_(T.c.status == "claimed", T.c.lease_expires_at < now)
     pick = select(T.c.id).where(expired).order_by(T.c.lease_expires_at).limit(limit)
-    if _dialect(session) == "postgresql":
+    if dialect(session) == POSTGRESQL:
         pick = pick.with_for_update(skip_locked=True)
     stmt = (
         update(Ticket)
@@ -556,7 +548,7 @@ def insert_current_labels(session: Session, rows: Sequence[Mapping[str, Any]]) -
 
     Each supersedes the prediction's older current or disputed labels.
     """
-    if _dialect(session) == "postgresql":
+    if dialect(session) == POSTGRESQL:
         stmt = _insert_superseding()
         return [
             int(session.execute(stmt, {f"new_{k}": v for k, v in row.items()}).scalar_one())
@@ -627,7 +619,7 @@ def count_labels(
     was last reached) and starts the pending count again from zero; else ``None``.
     """
     table = LabelCounter.__table__
-    stmt = _upsert(session, table)
+    stmt = upsert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["model_id"],
         set_={

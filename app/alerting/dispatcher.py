@@ -49,6 +49,7 @@ from app.alerting.tables import AlertAttempt, AlertChannel, AlertDelivery
 from app.db import Database
 from app.settings import Settings
 from storage.base import utcnow
+from storage.sql import POSTGRESQL, dialect
 
 log = logging.getLogger("driftdesk.alerting")
 
@@ -133,7 +134,7 @@ def _candidates(session: Session, *, now: dt.datetime, limit: int) -> Sequence[A
         .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect(session) == POSTGRESQL:
         stmt = stmt.with_for_update(skip_locked=True, of=AlertDelivery)
     return session.execute(stmt).all()
 

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from sqlalchemy import case, delete, func, select, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.alerting.message import AlertMessage, Severity, format_timestamp, severity_rank
 from app.alerting.tables import Alert, AlertChannel, AlertDelivery, AlertSilence
 from storage.base import UTCDateTime
+from storage.sql import upsert
 
 log = logging.getLogger("driftdesk.alerting")
 
@@ -77,11 +77,6 @@ class AlertSpec:
 def new_webhook_id() -> str:
     """A delivery's ``webhook-id``: ``msg_`` and 24 URL-safe characters (no full stop)."""
     return "msg_" + secrets.token_urlsafe(18)
-
-
-def _insert(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 # --------------------------------------------------------------------------- messages
@@ -189,7 +184,7 @@ def _add_deliveries(
     # (alert, channel, notification, repeat) is unique: two reminder runs racing write one.
     # One statement per row: the count of rows written must exclude conflicts, and
     # a notification goes to a handful of channels.
-    stmt = _insert(session, AlertDelivery).on_conflict_do_nothing().returning(AlertDelivery.id)
+    stmt = upsert(session, AlertDelivery).on_conflict_do_nothing().returning(AlertDelivery.id)
     return sum(len(session.execute(stmt.values(**row)).all()) for row in rows)
 
 
@@ -207,7 +202,7 @@ def fire(session: Session, spec: AlertSpec, *, now: dt.datetime) -> Alert | None
         "links": dict(spec.links),
     }
     stmt = (
-        _insert(session, Alert)
+        upsert(session, Alert)
         .values(
             dedup_key=spec.dedup_key,
             group_key=spec.group_key,

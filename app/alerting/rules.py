@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Final
 from urllib.parse import urlencode
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.alerting import outbox
@@ -47,11 +47,11 @@ from exceptions_queue import repository as queue
 from exceptions_queue.resolving import RetrainingReady
 from exceptions_queue.tables import Ticket
 from storage.base import utcnow
+from storage.sql import LockKey, advisory_lock
 from storage.tables import MonitoredModel
 
 log = logging.getLogger("driftdesk.alerting")
 
-_RULES_LOCK: Final = 7419005
 FEATURES_SHOWN: Final = 8
 BACKLOG_RESOLVE_SHARE: Final = 0.9
 QUEUE_RULES: Final = ("queue.sla", "queue.backlog", "data_quality.surge")
@@ -426,10 +426,7 @@ def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> in
 # --------------------------------------------------------------------------- the loop
 def _leader(session: Session) -> bool:
     """Only one process runs the rules at a time (SQLite writers are serialised already)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    got = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RULES_LOCK})
-    return bool(got.scalar_one())
+    return advisory_lock(session, LockKey.ALERT_RULES)
 
 
 def run_alert_rules(db: Database, settings: Settings, *, now: dt.datetime | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -36,6 +36,7 @@ from monitors.online import PageHinkley
 from monitors.sketch import SketchSpec
 from monitors.window import WindowSpec
 from storage.base import utcnow
+from storage.sql import LockKey, advisory_lock
 from storage.tables import BlockCounts, MonitoredModel, Prediction, Reference
 
 log = logging.getLogger("driftdesk.drift")
@@ -628,12 +629,7 @@ def evaluate_now(
 # --------------------------------------------------------------------------- the loop
 def _lock_model(session: Session, model_id: int) -> bool:
     """On PostgreSQL, only one process evaluates a model at a time (others skip it)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite write transactions are already serialised
-    got = session.execute(
-        text("SELECT pg_try_advisory_xact_lock(7419002, :id)"), {"id": model_id}
-    ).scalar_one()
-    return bool(got)
+    return advisory_lock(session, LockKey.DRIFT_EVALUATION, item=model_id)
 
 
 def _online_step(

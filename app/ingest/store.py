@@ -28,6 +28,7 @@ from app.schemas import PredictionIn
 from exceptions_queue.labels import LabelRefused, valid_label
 from monitors.sketch import SketchSpec
 from monitors.window import WindowSpec, split_by_block
+from storage.sql import SQLITE, dialect
 from storage.tables import BlockCounts, MonitoredModel
 
 PROBABILITY_TOLERANCE = 0.01
@@ -216,7 +217,7 @@ def _insert_rows(
     """
     connection = session.connection()
     first, end = seqs
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect(session) == SQLITE:
         connection.exec_driver_sql(_SQLITE_INSERT.format(first_seq=first), params)
         written = connection.exec_driver_sql(
             "SELECT seq, id FROM predictions WHERE model_id = ? AND seq >= ? AND seq < ?",
@@ -331,7 +332,7 @@ def store_batch(
     first_of: dict[str, int] = {}
     for i, cid in enumerate(batch.client_ids):
         first_of.setdefault(cid, i)
-    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    on_sqlite = dialect(session) == SQLITE
     existing = _existing_ids(session, model.id, list(first_of), on_sqlite=on_sqlite)
     candidates = [i for cid, i in first_of.items() if cid not in existing]
     if not candidates:

@@ -28,6 +28,7 @@ from app.ui import charts
 from exceptions_queue import states
 from exceptions_queue.tables import Ticket, TicketVolume
 from monitors.sketch import SketchSpec
+from storage.sql import POSTGRESQL, dialect
 from storage.tables import BlockCounts, MonitoredModel, Prediction
 
 EVALUATIONS_SHOWN = 60
@@ -225,7 +226,7 @@ def _distribution_charts(board: Dashboard, session: Session, model: MonitoredMod
 
 
 def _hour_bucket(session: Session) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect(session) == POSTGRESQL:
         return cast(func.floor(func.extract("epoch", Prediction.ts) / 3600), Integer)
     return cast(func.strftime("%s", Prediction.ts), Integer) / 3600
 

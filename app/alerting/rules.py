@@ -1,7 +1,7 @@
 """What raises an alert, and the alert-rules loop.
 
-Raised by domain events, inside the transaction that raised the event
-(:mod:`app.alerting.handlers`):
+Raised by the flows, inside the transaction of what happened
+(:mod:`app.drift.flows`, :mod:`app.tickets.flows`):
 
 - ``drift.incident``: an incident opened (its severity) / closed (resolved);
 - ``training_data.ready``: enough new labels to retrain on (a notice).

@@ -116,6 +116,7 @@ def run(name: str, spec: dict[str, Any], out: Path) -> None:
         json.dumps(
             {
                 "version": nml.__version__,
+                "features": spec.get("features"),
                 "fit_seconds": fitted - started,
                 "estimate_seconds": estimated - fitted,
                 "chunks": chunks,

@@ -65,15 +65,6 @@ CHUNK = 5_000
 BLOCK = 1_000
 ENV = "DRIFTDESK_BENCH_NANNYML_PYTHON"
 MULTICLASS = ("prepaid_card", "highstreet_card", "upmarket_card")
-CAR_FEATURES = (
-    "car_age",
-    "km_driven",
-    "price_new",
-    "accident_count",
-    "door_count",
-    "fuel",
-    "transmission",
-)
 
 
 def run_nannyml(python: str, out: Path) -> None:
@@ -175,10 +166,13 @@ def driftdesk_regression(out: Path) -> tuple[list[dict[str, Any]], Callable[[], 
     reference = pd.read_parquet(out / "car_price_reference.parquet")
     analysis = pd.read_parquet(out / "car_price_analysis.parquet")
 
+    # the features NannyML's DLE was given (written by its side of the bench)
+    features = json.loads((out / "car_price_nannyml.json").read_text())["features"]
+
     def columns(df: pd.DataFrame) -> dict[str, np.ndarray]:
         return {
             f: df[f].astype(object).to_numpy() if df[f].dtype == object else df[f].to_numpy(float)
-            for f in CAR_FEATURES
+            for f in features
         }
 
     started = time.perf_counter()

@@ -23,6 +23,7 @@ from app.ingest import endpoints as predictions
 from app.middleware import BodyLimit
 from app.ops import endpoints as ops
 from app.ops import metrics
+from app.performance import endpoints as performance
 from app.reference import endpoints as reference
 from app.responses import JSON
 from app.settings import Settings, get_settings
@@ -51,6 +52,7 @@ OPENAPI_TAGS = [
         "reference",
         "predictions",
         "drift",
+        "performance",
         "tickets",
         "retraining data",
         "alerting",
@@ -109,7 +111,17 @@ def create_app(
     app.add_middleware(metrics.RequestMetrics)
     # Requests are matched against the routers in this order: the hot paths (the
     # queue's claim/resolve, ingest) first. The docs list tags in OPENAPI_TAGS order.
-    for module in (tickets, predictions, keys, models, reference, drift, training, alerts):
+    for module in (
+        tickets,
+        predictions,
+        keys,
+        models,
+        reference,
+        drift,
+        performance,
+        training,
+        alerts,
+    ):
         app.include_router(module.router)
     app.include_router(ops.router)
     ui.install(app)

@@ -93,6 +93,96 @@ class DriftSettings(Strict):
     )
 
 
+HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "roc_auc")
+LOWER_IS_BETTER = ("mae", "rmse")
+PerformanceMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse"]
+
+
+class SettingMismatch(ValueError):
+    """A setting that does not fit the model (``field`` names it within its object)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class PerformanceSettings(Strict):
+    """Which metric says the model is still right, and when it is not (API.md: Model performance).
+
+    A window is degraded when its best available estimate's whole 95% interval is
+    worse than a bound: below ``min`` or below the reference's value minus
+    ``max_drop`` (accuracy-like metrics); above ``max`` or above the reference's
+    value plus ``max_drop`` (errors: ``mae``, ``rmse``).
+    """
+
+    metric: PerformanceMetric | None = Field(
+        default=None,
+        description="accuracy, precision, recall, f1, roc_auc (binary) for classification; "
+        "mae, rmse for regression. Default: accuracy, or mae.",
+    )
+    min: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None, description="Floor of an accuracy-like metric (0 to 1)."
+    )
+    max: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="Ceiling of an error metric (mae, rmse)."
+    )
+    max_drop: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Allowed worsening from the reference's value: a drop (at most 1) for "
+        "accuracy-like metrics, a rise for errors.",
+    )
+
+    min_coverage: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.05,
+        description="Judge a window by its realized value (ground truth) when at least this "
+        "share of its rows has ground truth (and at least `min_labels` labels).",
+    )
+    min_labels: Annotated[int, Field(ge=1)] = Field(
+        default=30,
+        description="Labels a realized or audited value needs to judge a window; with fewer, "
+        "the next estimate judges (audited, then the label-free one).",
+    )
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"metric": "accuracy", "min": 0.85, "max_drop": 0.05}]},
+    )
+
+    def for_task(self, task: str, labels: list[str] | None) -> PerformanceSettings:
+        """These settings checked against a model's task, with the metric filled in.
+
+        Raises :class:`SettingMismatch` naming the field when they do not fit the task.
+        """
+        metric = self.metric or ("accuracy" if task == "classification" else "mae")
+        if task == "classification" and metric in LOWER_IS_BETTER:
+            raise SettingMismatch(
+                "metric",
+                f"{metric!r} is a regression metric; a classification model takes "
+                f"one of {list(HIGHER_IS_BETTER)}",
+            )
+        if task == "regression" and metric in HIGHER_IS_BETTER:
+            raise SettingMismatch(
+                "metric",
+                f"{metric!r} is a classification metric; a regression model takes "
+                f"one of {list(LOWER_IS_BETTER)}",
+            )
+        if metric == "roc_auc" and len(labels or ()) != 2:
+            raise SettingMismatch(
+                "metric", "roc_auc is defined for binary models (two labels) only"
+            )
+        if metric in LOWER_IS_BETTER and self.min is not None:
+            raise SettingMismatch(
+                "min", f"{metric} is an error (lower is better): give max instead"
+            )
+        if metric in HIGHER_IS_BETTER and self.max is not None:
+            raise SettingMismatch("max", f"{metric} is better when higher: give min instead")
+        if metric in HIGHER_IS_BETTER and self.max_drop is not None and self.max_drop > 1:
+            raise SettingMismatch(
+                "max_drop", f"{metric} lies between 0 and 1, so a drop is at most 1"
+            )
+        return self.model_copy(update={"metric": metric})
+
+
 class ModelCreate(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     task: Literal["classification", "regression"]
@@ -103,6 +193,11 @@ class ModelCreate(Strict):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     strict: bool = True
     options: ModelOptions = Field(default_factory=ModelOptions)
+    performance: PerformanceSettings | None = Field(
+        default=None,
+        description="The metric to watch and its bounds; null: performance is reported, "
+        "never judged degraded.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -153,6 +248,7 @@ class ModelPatch(Strict):
     drift: DriftSettings | None = None
     strict: bool | None = None
     options: ModelOptions | None = None
+    performance: PerformanceSettings | None = None
     status: Literal["active", "archived"] | None = None
 
 
@@ -173,6 +269,7 @@ class ModelOut(BaseModel):
     drift: DriftSettings
     strict: bool
     options: ModelOptions
+    performance: PerformanceSettings | None
     status: str
     records: int
     reference: ReferenceBrief | None

@@ -1,4 +1,11 @@
-"""The retraining export: every current human label with its prediction, streamed.
+"""The retraining export: every current human label and every ground truth from /feedback,
+with its prediction, streamed.
+
+Each row says where its label came from (``source``: review, adjudication or
+feedback) and how much it stands for (``weight``: the inverse of the probability
+with which its record was chosen for review, 1 for feedback and for labels that
+were not a probability sample), so retraining can weight audits apart from hard
+cases.
 
 Labels are read in keyset pages of :data:`PAGE` rows, each page in its own short
 read transaction, and written out page by page — JSON lines and CSV as they
@@ -11,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import heapq
 import io
+import itertools
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -46,6 +55,7 @@ META = (
     "confidence",
     "label",
     "source",
+    "weight",
     "ticket_id",
     "ticket_kind",
     "labelled_by",
@@ -74,12 +84,23 @@ class ExportSpec:
         ]
 
 
-def records(sessions: Sessions, spec: ExportSpec) -> Iterator[list[dict[str, Any]]]:
-    """Pages of export records (each a dict with ``features`` nested), oldest label first."""
+# the export's sources: Label.source as the contract names it
+_SOURCE = {"review": "review", "second_review": "review", "adjudication": "adjudication"}
+
+
+def _weight(probability: float | None) -> float:
+    """The inverse inclusion probability; 1 for a label that was not a probability sample."""
+    return 1.0 if not probability else 1.0 / probability
+
+
+def _pages(
+    sessions: Sessions, spec: ExportSpec, read: Callable[..., list[Any]], at: str
+) -> Iterator[Any]:
+    """Every row of a keyset-paged ``read`` (keyed by the row's ``at`` time and id)."""
     after: tuple[dt.datetime, int] | None = None
     while True:
         with sessions() as session:
-            rows = repository.export_page(
+            rows = read(
                 session,
                 model_id=spec.model_id,
                 since=spec.since,
@@ -87,30 +108,68 @@ def records(sessions: Sessions, spec: ExportSpec) -> Iterator[list[dict[str, Any
                 after=after,
                 limit=PAGE,
             )
-        if not rows:
-            return
-        yield [
-            {
-                "label_id": r.id,
-                "prediction_id": r.client_id,
-                "timestamp": r.ts,
-                "model_version": r.model_version,
-                "features": r.features,
-                "prediction": r.prediction,
-                "confidence": r.confidence,
-                "label": r.label,
-                "source": r.source,
-                "ticket_id": r.ticket_id,
-                "ticket_kind": r.ticket_kind,
-                "labelled_by": r.labelled_by_name,
-                "labelled_at": r.labelled_at,
-                "note": r.note,
-            }
-            for r in rows
-        ]
+        yield from rows
         if len(rows) < PAGE:
             return
-        after = (rows[-1].labelled_at, rows[-1].id)
+        after = (getattr(rows[-1], at), rows[-1].id)
+
+
+def _common(r: Any) -> dict[str, Any]:
+    return {
+        "prediction_id": r.client_id,
+        "timestamp": r.ts,
+        "model_version": r.model_version,
+        "features": r.features,
+        "prediction": r.prediction,
+        "confidence": r.confidence,
+    }
+
+
+def _human_labels(sessions: Sessions, spec: ExportSpec) -> Iterator[dict[str, Any]]:
+    for r in _pages(sessions, spec, repository.export_page, "labelled_at"):
+        yield {
+            "label_id": r.id,
+            **_common(r),
+            "label": r.label,
+            "source": _SOURCE.get(r.source, r.source),
+            "weight": _weight(r.inclusion_probability),
+            "ticket_id": r.ticket_id,
+            "ticket_kind": r.ticket_kind,
+            "labelled_by": r.labelled_by_name,
+            "labelled_at": r.labelled_at,
+            "note": r.note,
+        }
+
+
+def _feedback(sessions: Sessions, spec: ExportSpec) -> Iterator[dict[str, Any]]:
+    for r in _pages(sessions, spec, repository.feedback_page, "actual_at"):
+        yield {
+            "label_id": None,
+            **_common(r),
+            "label": r.actual,
+            "source": "feedback",
+            "weight": 1.0,
+            "ticket_id": None,
+            "ticket_kind": None,
+            "labelled_by": None,
+            "labelled_at": r.actual_at,
+            "note": None,
+        }
+
+
+def records(sessions: Sessions, spec: ExportSpec) -> Iterator[list[dict[str, Any]]]:
+    """Pages of export records (each a dict with ``features`` nested), oldest label first.
+
+    Human labels and ground truth from /feedback are read as two keyset streams
+    and merged by the time each label was given.
+    """
+    merged = heapq.merge(
+        _human_labels(sessions, spec),
+        _feedback(sessions, spec),
+        key=lambda r: r["labelled_at"],
+    )
+    while page := list(itertools.islice(merged, PAGE)):
+        yield page
 
 
 def jsonl(pages: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
@@ -149,7 +208,7 @@ def arrow_schema(spec: ExportSpec) -> pa.Schema:
     output = pa.string() if spec.task == "classification" else pa.float64()
     when = pa.timestamp("us", tz="UTC")
     fields = [
-        pa.field("label_id", pa.int64(), nullable=False),
+        pa.field("label_id", pa.int64()),  # null for ground truth from /feedback
         pa.field("prediction_id", pa.string(), nullable=False),
         pa.field("timestamp", when),
         pa.field("model_version", pa.string()),
@@ -157,6 +216,7 @@ def arrow_schema(spec: ExportSpec) -> pa.Schema:
         pa.field("confidence", pa.float64()),
         pa.field("label", output),
         pa.field("source", pa.string()),
+        pa.field("weight", pa.float64()),
         pa.field("ticket_id", pa.int64()),
         pa.field("ticket_kind", pa.string()),
         pa.field("labelled_by", pa.string()),

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from exceptions_queue import repository, states
+from exceptions_queue import repository, sampling, states
 from exceptions_queue.events import SYSTEM, event_row
 from exceptions_queue.labels import labels_disagree
 from storage.tables import MonitoredModel, Prediction
@@ -37,6 +37,10 @@ class NewTicket:
     subject_ticket_id: int | None = None
     excluded_key_id: str | None = None
     count: int = 1
+    # the sampling design (exceptions_queue.sampling): the probability that the
+    # record was chosen (None: not a probability sample) and its stratum
+    inclusion_probability: float | None = None
+    sampling_stratum: str | None = None
 
 
 @dataclass
@@ -72,6 +76,8 @@ def _row(model_id: int, new: NewTicket, now: dt.datetime) -> dict[str, Any]:
         "subject_ticket_id": new.subject_ticket_id,
         "excluded_key_id": new.excluded_key_id,
         "count": new.count,
+        "inclusion_probability": new.inclusion_probability,
+        "sampling_stratum": new.sampling_stratum,
         "abandon_count": 0,
         "created_at": now,
         "updated_at": now,
@@ -94,18 +100,11 @@ def open_tickets(
     exist (same model, kind and group) are skipped: creation is idempotent.
     """
     hour = hour_of(now)
-    keep: list[NewTicket] = []
-    suppressed: Counter[str] = Counter()
-    budgeted = [c for c in candidates if c.kind in repository.BUDGETED]
-    free = [c for c in candidates if c.kind not in repository.BUDGETED]
-    if budget is not None and budgeted:
-        room = max(0, budget - repository.budget_used(session, model_id=model_id, hour=hour))
-        ranked = sorted(budgeted, key=lambda c: -states.PRIORITY[c.kind])
-        keep = ranked[:room]
-        suppressed.update(c.kind for c in ranked[room:])
-    else:
-        keep = budgeted
-    rows = [_row(model_id, c, now) for c in [*free, *keep]]
+    admission = sampling.admit(
+        session, model_id=model_id, candidates=candidates, hour=hour, budget=budget
+    )
+    suppressed = admission.suppressed
+    rows = [_row(model_id, c, now) for c in admission.admitted]
     created = repository.insert_tickets(session, rows)
     repository.insert_events(
         session, [event_row(tid, "open", SYSTEM, None, now) for tid, _ in created]
@@ -219,6 +218,8 @@ def open_drift_ticket(session: Session, *, event: DriftIncident) -> int:
         },
         prediction_ids=tuple(event.sample_prediction_ids),
         count=len(event.sample_prediction_ids),
+        # chosen for being doubtful in a drifted window: not a probability sample
+        sampling_stratum=sampling.DRIFT_SAMPLE,
     )
     return open_tickets(session, model_id=event.model_id, candidates=[new], now=event.at)
 
@@ -233,6 +234,7 @@ def feedback_tickets(model: MonitoredModel, predictions: Sequence[Prediction]) -
             details={"prediction": p.prediction, "actual": p.actual, "confidence": p.confidence},
             prediction_id=p.id,
             client_id=p.client_id,
+            sampling_stratum=sampling.FEEDBACK_MISMATCH,
         )
         for p in predictions
         if p.actual is not None and labels_disagree(model, p.actual, p.prediction)

@@ -114,6 +114,9 @@ def maybe_second_review(
                 client_id=prediction.client_id,
                 subject_ticket_id=ticket.id,
                 excluded_key_id=ticket.resolved_by,
+                # the same record, chosen the same way: its label keeps the first one's weight
+                inclusion_probability=ticket.inclusion_probability,
+                sampling_stratum=ticket.sampling_stratum,
             )
         ],
         now=now,
@@ -214,6 +217,8 @@ def _open_adjudication(
                 prediction_id=prediction.id,
                 client_id=prediction.client_id,
                 subject_ticket_id=ticket.subject_ticket_id,
+                inclusion_probability=ticket.inclusion_probability,
+                sampling_stratum=ticket.sampling_stratum,
             )
         ],
         now=now,

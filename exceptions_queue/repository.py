@@ -102,16 +102,16 @@ def add_volume(
     session.execute(stmt, rows)
 
 
-def budget_used(session: Session, *, model_id: int, hour: dt.datetime) -> int:
-    """Budgeted tickets already opened for the model in this hour."""
-    used = session.scalar(
-        select(func.coalesce(func.sum(TicketVolume.opened), 0)).where(
-            TicketVolume.model_id == model_id,
-            TicketVolume.hour == hour,
-            TicketVolume.kind.in_(BUDGETED),
+def volume_of_hour(
+    session: Session, *, model_id: int, hour: dt.datetime
+) -> dict[str, tuple[int, int]]:
+    """Tickets opened and suppressed for the model in this hour, per kind."""
+    rows = session.execute(
+        select(TicketVolume.kind, TicketVolume.opened, TicketVolume.suppressed).where(
+            TicketVolume.model_id == model_id, TicketVolume.hour == hour
         )
     )
-    return int(used or 0)
+    return {str(kind): (int(opened), int(suppressed)) for kind, opened, suppressed in rows}
 
 
 def existing_groups(
@@ -788,6 +788,36 @@ def qc_pairs(
     ]
 
 
+_PREDICTION_COLUMNS = (
+    Prediction.client_id,
+    Prediction.ts,
+    Prediction.features,
+    Prediction.prediction,
+    Prediction.confidence,
+    Prediction.model_version,
+)
+
+
+def _time_page(
+    stmt: Any,
+    at: Any,
+    key: Any,
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime,
+    after: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> Any:
+    """``stmt`` limited to one keyset page in [since, until), ordered by (``at``, ``key``)."""
+    stmt = stmt.where(at < until).order_by(at, key).limit(limit)
+    if since is not None:
+        stmt = stmt.where(at >= since)
+    if after is not None:
+        ts, last = after
+        stmt = stmt.where(or_(at > ts, and_(at == ts, key > last)))
+    return stmt
+
+
 def export_page(
     session: Session,
     *,
@@ -808,23 +838,39 @@ def export_page(
             Label.ticket_kind,
             Label.labelled_by_name,
             Label.labelled_at,
-            Prediction.client_id,
-            Prediction.ts,
-            Prediction.features,
-            Prediction.prediction,
-            Prediction.confidence,
-            Prediction.model_version,
+            Ticket.inclusion_probability,
+            *_PREDICTION_COLUMNS,
         )
         .join(Prediction, Prediction.id == Label.prediction_id)
-        .where(Label.model_id == model_id, Label.status == "current", Label.labelled_at < until)
-        .order_by(Label.labelled_at, Label.id)
-        .limit(limit)
+        .join(Ticket, Ticket.id == Label.ticket_id)
+        .where(Label.model_id == model_id, Label.status == "current")
     )
-    if since is not None:
-        stmt = stmt.where(Label.labelled_at >= since)
-    if after is not None:
-        ts, last = after
-        stmt = stmt.where(
-            or_(Label.labelled_at > ts, and_(Label.labelled_at == ts, Label.id > last))
-        )
-    return list(session.execute(stmt))
+    page = _time_page(
+        stmt, Label.labelled_at, Label.id, since=since, until=until, after=after, limit=limit
+    )
+    return list(session.execute(page))
+
+
+def feedback_page(
+    session: Session,
+    *,
+    model_id: int,
+    since: dt.datetime | None,
+    until: dt.datetime,
+    after: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> list[Any]:
+    """One keyset page of a model's ground truth (POST /feedback), oldest first."""
+    stmt = select(
+        Prediction.id, Prediction.actual, Prediction.actual_at, *_PREDICTION_COLUMNS
+    ).where(Prediction.model_id == model_id, Prediction.actual_at.is_not(None))
+    page = _time_page(
+        stmt,
+        Prediction.actual_at,
+        Prediction.id,
+        since=since,
+        until=until,
+        after=after,
+        limit=limit,
+    )
+    return list(session.execute(page))

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -70,6 +71,13 @@ class Ticket(Base):
     client_id: Mapped[str | None] = mapped_column(String(200), default=None)
     # data-quality groups and drift samples: the predictions a reviewer may label
     prediction_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # the sampling design: the probability with which this ticket's record was chosen
+    # (flagged: 1, or less when the hourly budget suppressed some of its stratum; audit:
+    # the audit rate in force, times the same) and the population stratum it was chosen
+    # from. NULL probability: not a probability sample (drift samples, feedback mismatch,
+    # data quality), never mixed into the audited estimate.
+    inclusion_probability: Mapped[float | None] = mapped_column(Float, default=None)
+    sampling_stratum: Mapped[str | None] = mapped_column(String(30), default=None)
     # second review / adjudication: the ticket whose label is being checked
     subject_ticket_id: Mapped[int | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL"), default=None

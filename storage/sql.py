@@ -41,6 +41,8 @@ class LockKey(Enum):
     DRIFT_EVALUATION = 7419002
     # one process runs the alert rules at a time
     ALERT_RULES = 7419005
+    # one process judges a model's performance windows at a time (the model's id second)
+    PERFORMANCE_EVALUATION = 7419015
 
 
 def advisory_lock(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -51,6 +52,10 @@ class MonitoredModel(Base):
     confidence_threshold: Mapped[float | None] = mapped_column(Float, default=None)
     drift: Mapped[dict[str, Any]] = mapped_column(JSON)
     strict: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the performance metric watched and its bounds (schemas.PerformanceSettings); NULL: none
+    performance: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), default=None
+    )
     # knobs that API.md leaves open (incident debounce, ticket budget, audit rate, ...)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="active")
@@ -109,6 +114,16 @@ class Prediction(Base):
         UniqueConstraint("model_id", "client_id"),
         Index("ix_predictions_model_ts", "model_id", "ts"),
         Index("ix_predictions_model_seq", "model_id", "seq"),
+        # ground truth in the order it arrived (the training-data export); rows without
+        # any are not in the index, so ingest does not pay for it
+        Index(
+            "ix_predictions_model_actual_at",
+            "model_id",
+            "actual_at",
+            "id",
+            postgresql_where=text("actual_at IS NOT NULL"),
+            sqlite_where=text("actual_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -41,6 +41,7 @@ Event types (``type``): the rule name followed by what happened.
 rule                              firing                           resolved
 ================================  ===============================  ==============================
 ``drift.incident``                ``drift.incident.opened``        ``drift.incident.closed``
+``performance``                   ``performance.degraded``         ``performance.recovered``
 ``queue.sla``                     ``queue.sla.breached``           ``queue.sla.recovered``
 ``queue.backlog``                 ``queue.backlog.exceeded``       ``queue.backlog.recovered``
 ``data_quality.surge``            ``data_quality.surge.started``   ``data_quality.surge.ended``
@@ -90,6 +91,7 @@ _RULE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 
 _EVENT_TYPES: Final[Mapping[str, tuple[str, str]]] = {
     "drift.incident": ("drift.incident.opened", "drift.incident.closed"),
+    "performance": ("performance.degraded", "performance.recovered"),
     "queue.sla": ("queue.sla.breached", "queue.sla.recovered"),
     "queue.backlog": ("queue.backlog.exceeded", "queue.backlog.recovered"),
     "data_quality.surge": ("data_quality.surge.started", "data_quality.surge.ended"),

@@ -4,6 +4,8 @@ Raised by the flows, inside the transaction of what happened
 (:mod:`app.drift.flows`, :mod:`app.tickets.flows`):
 
 - ``drift.incident``: an incident opened (its severity) / closed (resolved);
+- ``performance``: a performance incident opened (``performance.degraded``) /
+  closed (``performance.recovered``);
 - ``training_data.ready``: enough new labels to retrain on (a notice).
 
 Raised by the dispatcher when it gives up on a delivery:
@@ -42,6 +44,7 @@ from app.alerting.message import Severity, format_timestamp
 from app.alerting.tables import Alert, AlertChannel, AlertDelivery
 from app.db import Database
 from app.drift.events import IncidentClosed, IncidentOpened
+from app.performance.events import PerformanceDegraded, PerformanceRecovered
 from app.settings import Settings
 from exceptions_queue import repository as queue
 from exceptions_queue.resolving import RetrainingReady
@@ -169,6 +172,88 @@ def drift_closed(session: Session, event: IncidentClosed) -> None:
             f"{_since(event.opened_at, event.at)}."
         ),
         fields=[
+            ("incident", str(event.incident_id)),
+            ("open for", _since(event.opened_at, event.at)),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- performance
+def performance_key(model: str) -> str:
+    return f"performance:{model}"
+
+
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:.4g}"
+
+
+def performance_degraded(
+    session: Session, event: PerformanceDegraded, *, settings: Settings
+) -> None:
+    """A performance incident opened: fire ``performance.degraded`` with the numbers."""
+    interval = (
+        f" (95% interval {_num(event.ci_low)} to {_num(event.ci_high)})"
+        if event.ci_low is not None
+        else ""
+    )
+    window = ""
+    if event.window_start and event.window_end:
+        window = (
+            f" in the window {format_timestamp(event.window_start)} to "
+            f"{format_timestamp(event.window_end)}"
+        )
+    fields: list[tuple[str, str]] = [
+        (event.metric, f"{_num(event.value)}{interval}"),
+        ("bound", _num(event.bound)),
+        ("reference", _num(event.reference)),
+        ("judged by", event.source),
+        ("window", f"{event.rows} predictions"),
+        ("incident", str(event.incident_id)),
+    ]
+    outbox.fire(
+        session,
+        outbox.AlertSpec(
+            rule="performance",
+            subject=event.model_name,
+            episode=str(event.incident_id),
+            severity="critical" if event.severity == "critical" else "warning",
+            title=(
+                f"{event.model_name}'s {event.metric} degraded: {_num(event.value)} "
+                f"(bound {_num(event.bound)})"
+            ),
+            summary=(
+                f"Performance incident {event.incident_id} opened on {event.model_name}: "
+                f"{event.metric} {_num(event.value)}{interval} by the {event.source} estimate"
+                f"{window}, past the bound {_num(event.bound)} (reference "
+                f"{_num(event.reference)})."
+            ),
+            model_id=event.model_id,
+            model_name=event.model_name,
+            fields=fields,
+            links=_links(
+                settings,
+                event.model_name,
+                performance=f"/v1/models/{event.model_name}/performance",
+            ),
+        ),
+        now=event.at,
+    )
+
+
+def performance_recovered(session: Session, event: PerformanceRecovered) -> None:
+    """The incident closed: the resolved message, threaded with the firing one."""
+    outbox.resolve(
+        session,
+        now=event.at,
+        dedup_key=f"{performance_key(event.model_name)}:{event.incident_id}",
+        title=f"{event.model_name}'s {event.metric} recovered: {_num(event.value)}",
+        summary=(
+            f"Performance incident {event.incident_id} on {event.model_name} closed: "
+            f"{event.metric} is {_num(event.value)}, within the bound {_num(event.bound)} "
+            f"again. It was open for {_since(event.opened_at, event.at)}."
+        ),
+        fields=[
+            (event.metric, _num(event.value)),
             ("incident", str(event.incident_id)),
             ("open for", _since(event.opened_at, event.at)),
         ],

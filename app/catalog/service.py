@@ -9,14 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.schemas import (
     DriftSettings,
     FeatureSpec,
     ModelCreate,
     ModelOut,
     ModelPatch,
+    PerformanceSettings,
     ReferenceBrief,
+    SettingMismatch,
 )
 from storage.base import utcnow
 from storage.options import ModelOptions
@@ -68,8 +70,21 @@ def active_model(session: Session, name: str) -> MonitoredModel:
     return model
 
 
+def performance_settings(
+    settings: PerformanceSettings | None, *, task: str, labels: list[str] | None
+) -> dict[str, object] | None:
+    """The settings as stored: checked against the model's task (422 naming the field)."""
+    if settings is None:
+        return None
+    try:
+        return settings.for_task(task, labels).model_dump()
+    except SettingMismatch as exc:
+        raise ValidationFailed.at(["performance", exc.field], exc.message) from None
+
+
 def create_model(session: Session, *, body: ModelCreate) -> MonitoredModel:
     """Register a model; names are unique, archived ones included."""
+    performance = performance_settings(body.performance, task=body.task, labels=body.labels)
     if session.scalar(select(MonitoredModel.id).where(MonitoredModel.name == body.name)):
         raise Conflict(f"a model named {body.name!r} already exists")
     now = utcnow()
@@ -83,6 +98,7 @@ def create_model(session: Session, *, body: ModelCreate) -> MonitoredModel:
         drift=body.drift.model_dump(),
         strict=body.strict,
         options=body.options.model_dump(),
+        performance=performance,
         status="active",
         record_count=0,
         created_at=now,
@@ -99,6 +115,10 @@ def create_model(session: Session, *, body: ModelCreate) -> MonitoredModel:
 def patch_model(session: Session, *, model: MonitoredModel, body: ModelPatch) -> MonitoredModel:
     """Change the settings that can change without a new reference."""
     changes = body.model_dump(exclude_unset=True)
+    if "performance" in changes:  # checked before anything changes
+        model.performance = performance_settings(
+            body.performance, task=model.task, labels=model.labels
+        )
     if "window" in changes and body.window is not None:
         model.window = body.window.spec().to_dict()
     if "confidence_threshold" in changes:
@@ -136,6 +156,7 @@ def model_out(session: Session, model: MonitoredModel) -> ModelOut:
         drift=DriftSettings(**model.drift),
         strict=model.strict,
         options=ModelOptions(**model.options),
+        performance=PerformanceSettings(**model.performance) if model.performance else None,
         status=model.status,
         records=model.record_count,
         reference=(

@@ -26,6 +26,7 @@ from app.drift import flows
 from app.drift.events import IncidentClosed, IncidentOpened
 from app.drift.tables import DriftCalibration, DriftEvaluation, DriftIncident, EvaluatorState
 from app.errors import Conflict
+from app.incidents import Debounce
 from app.ingest.columns import CONFIDENCE, PREDICTION
 from app.ingest.sketches import get_spec
 from app.ingest.store import decode_counts, encode_counts
@@ -426,7 +427,7 @@ def _advance_incident(
         evaluation.incident_id = open_incident.id if open_incident else None
         return
     opts = model.options
-    k, m, q = opts["incident_open_after"], opts["incident_of_last"], opts["incident_close_after"]
+    debounce = Debounce.of(opts)
     incident = _open_incident(session, model.id)
     if incident is None:
         recent = session.scalars(
@@ -436,9 +437,12 @@ def _advance_incident(
                 DriftEvaluation.status != "insufficient_data",
             )
             .order_by(DriftEvaluation.id.desc())
-            .limit(m)
+            .limit(debounce.of_last)
         ).all()
-        if evaluation.drifted and sum(recent) >= k:
+        action, _ = debounce.step(
+            open_now=False, bad=evaluation.drifted, recent=recent, clean_streak=0
+        )
+        if action == "open":
             incident = DriftIncident(
                 model_id=model.id,
                 status="open",
@@ -481,15 +485,16 @@ def _advance_incident(
     evaluation.incident_id = incident.id
     incident.last_evaluation_id = evaluation.id
     incident.evaluations += 1
+    action, incident.clean_streak = debounce.step(
+        open_now=True, bad=evaluation.drifted, recent=(), clean_streak=incident.clean_streak
+    )
     if evaluation.drifted:
-        incident.clean_streak = 0
         merged = list(dict.fromkeys([*incident.drifted_features, *_drifted_names(evaluation)]))
         incident.drifted_features = merged
         if _severity(evaluation) == "critical":
             incident.severity = "critical"
         return
-    incident.clean_streak += 1
-    if incident.clean_streak >= q:
+    if action == "close":
         incident.status = "closed"
         incident.closed_at = now
         incident.closed_evaluation_id = evaluation.id

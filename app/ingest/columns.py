@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,3 +145,17 @@ def missing_mask(column: FloatArray | ObjectArray) -> npt.NDArray[np.bool_]:
     if column.dtype == np.float64:
         return np.isnan(column)
     return np.fromiter((v is None for v in column), dtype=bool, count=len(column))
+
+
+def probability_matrix(
+    labels: Sequence[str], given: Sequence[Mapping[str, float] | None]
+) -> FloatArray | None:
+    """Records' probabilities as a (rows, labels) matrix in ``labels`` order (a label a
+    record left out is 0), NaN rows where a record gave none; None when none gave any."""
+    if not any(given):
+        return None
+    nan_row = [math.nan] * len(labels)
+    return np.array(
+        [[p.get(label, 0.0) for label in labels] if p else nan_row for p in given],
+        dtype=np.float64,
+    )

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import ValidationFailed
 from app.ingest.flows import on_feedback
+from app.performance import labels as performance
+from app.performance.labels import Ground
 from app.schemas import FeedbackIn, FeedbackResult
 from exceptions_queue.labels import LabelRefused, valid_label
 from storage.tables import LabelSchema, MonitoredModel, Prediction
@@ -40,13 +42,16 @@ def record_feedback(
         )
     }
     updated = []
+    changes = []
     for cid, label in labels.items():
         row = rows.get(cid)
         if row is not None:
+            changes.append(Ground(row, row.actual, label))
             row.actual = label
             row.actual_at = now
             updated.append(row)
     session.flush()
+    performance.on_feedback(session, model, changes, now=now)
     exceptions = on_feedback(session, model, updated, now=now)
     return FeedbackResult(
         accepted=len(updated),

@@ -23,9 +23,10 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.ingest.columns import CONFIDENCE, PREDICTION
+from app.ingest.columns import CONFIDENCE, PREDICTION, probability_matrix
 from app.ingest.sketches import get_spec
-from exceptions_queue import repository, service
+from app.performance import blocks as performance
+from exceptions_queue import repository, sampling, service
 from exceptions_queue.rules import Findings, RuleConfig, evaluate
 from storage.tables import MonitoredModel, Prediction, Reference
 
@@ -97,14 +98,9 @@ def rule_config(session: Session, model: MonitoredModel) -> RuleConfig:
 def _probabilities(
     model: MonitoredModel, given: Sequence[Mapping[str, float] | None]
 ) -> npt.NDArray[np.float64] | None:
-    labels = model.labels or []
-    if model.task != "classification" or not any(given):
+    if model.task != "classification":
         return None
-    nan_row = [math.nan] * len(labels)
-    return np.array(
-        [[p.get(label, 0.0) for label in labels] if p else nan_row for p in given],
-        dtype=np.float64,
-    )
+    return probability_matrix(model.labels or [], given)
 
 
 def _num(value: float) -> float | None:
@@ -195,6 +191,8 @@ def _low_confidence(
                 },
                 prediction_id=id_of[j],
                 client_id=client_ids[j],
+                inclusion_probability=1.0,
+                sampling_stratum=sampling.FLAGGED,
             )
         )
     return new
@@ -218,6 +216,8 @@ def _audits(
             details={"audit": True, "rate": config.audit_rate, "prediction": outputs[j]},
             prediction_id=id_of[j],
             client_id=client_ids[j],
+            inclusion_probability=config.audit_rate,
+            sampling_stratum=sampling.UNFLAGGED,
         )
         for j in found.audit.tolist()
         if j in id_of
@@ -266,6 +266,9 @@ def on_batch_stored(
     batch = stored.batch
     if findings is None or not findings.still_valid_for(model):
         findings = find_exceptions(model, batch, rule_config(session, model))
+    performance.on_batch_stored(
+        session, model, stored, flagged=findings.found.low_confidence.positions, now=now
+    )
     id_of = dict(zip(stored.new_positions.tolist(), stored.prediction_ids, strict=True))
     new, groups = _candidates(
         findings.found, findings.config, id_of, batch.client_ids, batch.outputs

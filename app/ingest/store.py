@@ -12,7 +12,7 @@ import math
 import uuid
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,8 @@ class StoredBatch:
     new_positions: npt.NDArray[np.intp]
     prediction_ids: list[int]
     duplicates: int
+    # the sequence numbers of the new rows (they place records in count blocks)
+    seqs: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def _loc(prefix: Sequence[str | int], i: int, *rest: str | int) -> list[str | int]:
@@ -371,6 +373,7 @@ def store_batch(
         positions,
         [inserted[int(q)] for q in seqs],
         n - len(positions),
+        seqs,
     )
 
 

@@ -140,7 +140,7 @@ def reference_from_window(
         .limit(settings.max_reference_rows + 1)
     )
     rows = [p for chunk in reference.iter_prediction_chunks(session, stmt) for p in chunk]
-    columns = reference.prediction_columns(model, rows)
+    columns = reference.with_outcomes(model, rows, reference.prediction_columns(model, rows))
     ref = reference.set_reference(
         session,
         model=model,

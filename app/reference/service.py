@@ -31,7 +31,8 @@ from app.ingest.columns import (
     numerical_column,
 )
 from app.ingest.sketches import get_spec
-from app.ingest.store import block_parts, encode_counts
+from app.ingest.store import PROBABILITY_TOLERANCE, block_parts, encode_counts
+from app.performance import fitting as performance
 from monitors.sketch import SketchSpec
 from monitors.window import WindowSpec
 from storage.base import utcnow
@@ -39,6 +40,7 @@ from storage.tables import BlockCounts, MonitoredModel, Prediction, Reference
 
 MIN_REFERENCE_ROWS = 100
 OUTPUT_COLUMNS = ("prediction", "confidence", "label")
+RECORD_FIELDS = ("features", *OUTPUT_COLUMNS, "probabilities")
 _QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
@@ -70,7 +72,7 @@ def columns_from_records(model: MonitoredModel, records: Sequence[Any]) -> Colum
             raise ValidationFailed.at(
                 ["records", i, "features"], "each record needs a features object"
             )
-        extra = set(r) - {"features", *OUTPUT_COLUMNS}
+        extra = set(r) - set(RECORD_FIELDS)
         if extra:
             raise ValidationFailed.at(["records", i, sorted(extra)[0]], "unknown field")
     columns = feature_columns(
@@ -91,7 +93,45 @@ def columns_from_records(model: MonitoredModel, records: Sequence[Any]) -> Colum
             i = int(np.flatnonzero((conf < 0) | (conf > 1))[0])
             raise ValidationFailed.at(["records", i, "confidence"], "must be between 0 and 1")
         columns.values[CONFIDENCE] = conf
+    if any(r.get("label") is not None for r in records):
+        columns.values[performance.LABEL] = _output_column(
+            model, [r.get("label") for r in records], lambda i: ["records", i, "label"]
+        )
+    if any(r.get("probabilities") is not None for r in records):
+        columns.values[performance.PROBABILITIES] = _probabilities(model, records)
     return columns
+
+
+def _probabilities(model: MonitoredModel, records: Sequence[Any]) -> np.ndarray:
+    """The records' probabilities as a (rows, labels) matrix, NaN rows where a record has none."""
+    labels = list(model.labels or ())
+    if model.task != "classification":
+        raise ValidationFailed.at(
+            ["records", 0, "probabilities"], "probabilities are for classification models"
+        )
+    out = np.full((len(records), len(labels)), np.nan)
+    for i, r in enumerate(records):
+        given = r.get("probabilities")
+        if given is None:
+            continue
+        loc: list[str | int] = ["records", i, "probabilities"]
+        if not isinstance(given, dict):
+            raise ValidationFailed.at(loc, "must be an object of probabilities by label")
+        for label, value in given.items():
+            if label not in labels:
+                raise ValidationFailed.at([*loc, label], "not one of the model's labels")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationFailed.at([*loc, label], "must be a number")
+            if not 0 <= value <= 1:
+                raise ValidationFailed.at([*loc, label], "must be between 0 and 1")
+            out[i, labels.index(label)] = value
+        row = np.nan_to_num(out[i])
+        if abs(row.sum() - 1.0) > PROBABILITY_TOLERANCE:
+            raise ValidationFailed.at(
+                loc, f"probabilities must sum to 1 (they sum to {row.sum():.4f})"
+            )
+        out[i] = row
+    return out
 
 
 def columns_from_frame(
@@ -231,6 +271,7 @@ def set_reference(
             f"reference of {columns.rows} rows is over the limit of {max_rows} "
             "(DRIFTDESK_MAX_REFERENCE_ROWS): upload a random sample"
         )
+    outcomes = performance.take_outcomes(columns)
     kinds = kinds_of(model, columns)
     spec = SketchSpec.fit(columns.values, kinds)  # type: ignore[arg-type]
     counts = spec.count(columns.values)
@@ -252,6 +293,7 @@ def set_reference(
     model.reference_id = ref.id
     model.updated_at = utcnow()
     recount_window(session, model=model, reference=ref)
+    performance.fit(session, model=model, reference=ref, columns=columns, outcomes=outcomes)
     return ref
 
 
@@ -293,6 +335,25 @@ def prediction_columns(model: MonitoredModel, rows: Sequence[Prediction]) -> Col
             [np.nan if p.confidence is None else p.confidence for p in rows], dtype=np.float64
         ),
     )
+    return columns
+
+
+def with_outcomes(model: MonitoredModel, rows: Sequence[Prediction], columns: Columns) -> Columns:
+    """``columns`` of stored predictions plus their ground truth (feedback) and probabilities,
+    so a reference frozen from live traffic can calibrate the label-free estimate."""
+    if any(p.actual is not None for p in rows):
+        columns.values[performance.LABEL] = np.array([p.actual for p in rows], dtype=object)
+    if model.task == "classification" and any(p.probabilities for p in rows):
+        labels = list(model.labels or ())
+        columns.values[performance.PROBABILITIES] = np.array(
+            [
+                [(p.probabilities or {}).get(k, np.nan) for k in labels]
+                if p.probabilities
+                else [np.nan] * len(labels)
+                for p in rows
+            ],
+            dtype=np.float64,
+        )
     return columns
 
 

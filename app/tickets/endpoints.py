@@ -270,7 +270,7 @@ def reopen(
     """
     body = body or ReopenIn()
     now = utcnow()
-    ticket = service.reopen(
+    ticket = flows.reopen(
         session,
         ticket_id=ticket_id,
         actor=_actor(principal),

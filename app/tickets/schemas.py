@@ -140,6 +140,16 @@ class TicketOut(BaseModel):
     reason: str
     details: dict[str, Any]
     count: int = Field(description="Records the ticket stands for (data-quality groups).")
+    inclusion_probability: float | None = Field(
+        default=None,
+        description="The probability its record was chosen for review (flagged: 1, or less "
+        "when the hourly budget suppressed some; audit: the audit rate); null: not a "
+        "probability sample (drift samples, feedback mismatch, data quality).",
+    )
+    sampling_stratum: str | None = Field(
+        default=None,
+        description="flagged | unflagged (probability strata), drift_sample, feedback_mismatch.",
+    )
     prediction_id: str | None = Field(
         default=None, description="The client id of the prediction a ticket is about."
     )

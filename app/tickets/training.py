@@ -46,14 +46,18 @@ def training_data(
         Query(description="Labels made before this time; default: now."),
     ] = None,
 ) -> StreamingResponse:
-    """Every current human label with the prediction's features, output and confidence,
-    model version, ticket kind (audits apart from hard cases), source (review or
-    adjudication), reviewer and time.
+    """Every current human label, and every ground truth posted to `/feedback`, with the
+    prediction's features, output and confidence, model version, ticket kind (audits
+    apart from hard cases), `source` (`review`, `adjudication` or `feedback`), `weight`
+    (the inverse of the probability with which the record was chosen for review; 1 for
+    feedback and for labels that were not a probability sample, such as drift samples),
+    reviewer and time.
 
-    Streamed page by page, so any size can be exported. For incremental exports
-    pass the previous response's `X-Driftdesk-Until` header as `since`. A label
-    replaced by an adjudication (or a later review of the same prediction) is no
-    longer exported; the replacing label is.
+    Streamed page by page, oldest label first, so any size can be exported. For
+    incremental exports pass the previous response's `X-Driftdesk-Until` header as
+    `since`. A label replaced by an adjudication (or a later review of the same
+    prediction) is no longer exported; the replacing label is. Feedback sent again for a
+    prediction replaces its ground truth (and its time).
     """
     end = until or utcnow()
     if since is not None and since > end:

@@ -287,3 +287,141 @@ def position(
         cls = "marker outside" if outside else "marker"
         body.append(f'<circle class="{cls}" cx="{_f(x(percentile))}" cy="9" r="4.5"/>')
     return _svg(width, height, title, body, css="chart position")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its interval (either end may be unknown)."""
+
+    value: float
+    low: float | None
+    high: float | None
+
+
+def performance(
+    *,
+    estimated: Sequence[Interval | None],
+    audited: Sequence[Interval | None],
+    realized: Sequence[Interval | None],
+    reference: float | None,
+    bound: float | None,
+    spans: Sequence[Span],
+    labels: Sequence[str],
+    metric: str,
+    title: str,
+    width: int = 1200,
+    height: int = 220,
+) -> Markup:
+    """A metric per window: the label-free estimate as a line in its band, audited points
+    with interval bars, the realized line, the reference and the bound as rules, and
+    incidents shaded. Oldest window left."""
+    pad_l, pad_r, pad_t, pad_b = 52, 8, 8, 30
+    n = len(labels)
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    seen = [
+        v
+        for series in (estimated, audited, realized)
+        for e in series
+        if e is not None
+        for v in (e.value, e.low, e.high)
+        if v is not None and math.isfinite(v)
+    ]
+    seen += [v for v in (reference, bound) if v is not None]
+    lower, upper = (min(seen), max(seen)) if seen else (0.0, 1.0)
+    pad = (upper - lower) * 0.08 or 0.05
+    lower, upper = lower - pad, upper + pad
+    span = upper - lower
+
+    def x(i: int) -> float:
+        return pad_l + inner_w * (i + 0.5) / max(n, 1)
+
+    def y(v: float) -> float:
+        return pad_t + inner_h * (1 - (min(max(v, lower), upper) - lower) / span)
+
+    step = inner_w / max(n, 1)
+    body = [
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - pad_r}" '
+        f'y2="{pad_t + inner_h}"/>',
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + inner_h}"/>',
+    ]
+    for k in range(5):  # y ticks
+        v = lower + span * k / 4
+        body.append(
+            f'<text class="tick" x="{pad_l - 4}" y="{_f(y(v) + 3)}" text-anchor="end">'
+            f"{_tick(v)}</text>"
+        )
+    body.append(
+        f'<text class="axis-label" x="12" y="{_f(pad_t + inner_h / 2)}" '
+        f'transform="rotate(-90 12 {_f(pad_t + inner_h / 2)})" text-anchor="middle">'
+        f"{escape(metric)}</text>"
+    )
+    if n:
+        body.append(
+            f'<text class="tick" x="{pad_l}" y="{height - 14}">{escape(labels[0])}</text>'
+            f'<text class="tick" x="{width - pad_r}" y="{height - 14}" text-anchor="end">'
+            f"{escape(labels[-1])}</text>"
+            f'<text class="axis-label" x="{_f(pad_l + inner_w / 2)}" y="{height - 2}" '
+            'text-anchor="middle">window (oldest left, newest right)</text>'
+        )
+    for s in spans:
+        body.append(
+            f'<rect class="incident" x="{_f(pad_l + step * s.start)}" y="{pad_t}" '
+            f'width="{_f(step * (s.end - s.start + 1))}" height="{inner_h}">'
+            f"<title>{escape(s.label)}</title></rect>"
+        )
+    for cls, value, name in (("reference", reference, "reference"), ("floor", bound, "bound")):
+        if value is not None:
+            body.append(
+                f'<line class="{cls}" x1="{pad_l}" y1="{_f(y(value))}" x2="{width - pad_r}" '
+                f'y2="{_f(y(value))}"><title>{name} {value:.4g}</title></line>'
+            )
+    est = [(i, e) for i, e in enumerate(estimated) if e is not None]
+    banded = [(i, e) for i, e in est if e.low is not None and e.high is not None]
+    if banded:
+        top = [f"{_f(x(i))},{_f(y(e.high or e.value))}" for i, e in banded]
+        bottom = [f"{_f(x(i))},{_f(y(e.low or e.value))}" for i, e in reversed(banded)]
+        body.append(f'<polygon class="band estimated" points="{" ".join(top + bottom)}"/>')
+    if est:
+        body.append(
+            '<polyline class="series estimated" points="'
+            + " ".join(f"{_f(x(i))},{_f(y(e.value))}" for i, e in est)
+            + '"/>'
+        )
+        for i, e in est:
+            body.append(
+                f'<circle class="point estimated" cx="{_f(x(i))}" cy="{_f(y(e.value))}" r="1.6">'
+                f"<title>{escape(labels[i])}: estimated {e.value:.4g}{_ci(e)}</title></circle>"
+            )
+    real = [(i, e) for i, e in enumerate(realized) if e is not None]
+    if real:
+        body.append(
+            '<polyline class="series realized" points="'
+            + " ".join(f"{_f(x(i))},{_f(y(e.value))}" for i, e in real)
+            + '"/>'
+        )
+        for i, e in real:
+            body.append(
+                f'<rect class="point realized" x="{_f(x(i) - 2)}" y="{_f(y(e.value) - 2)}" '
+                f'width="4" height="4"><title>{escape(labels[i])}: realized {e.value:.4g}'
+                f"{_ci(e)}</title></rect>"
+            )
+    for i, a in enumerate(audited):
+        if a is None:
+            continue
+        e = a
+        if e.low is not None and e.high is not None:
+            body.append(
+                f'<line class="errorbar audited" x1="{_f(x(i))}" y1="{_f(y(e.low))}" '
+                f'x2="{_f(x(i))}" y2="{_f(y(e.high))}"/>'
+            )
+        body.append(
+            f'<circle class="point audited" cx="{_f(x(i))}" cy="{_f(y(e.value))}" r="3">'
+            f"<title>{escape(labels[i])}: audited {e.value:.4g}{_ci(e)}</title></circle>"
+        )
+    return _svg(width, height, title, body, css="chart performance")
+
+
+def _ci(e: Interval) -> str:
+    if e.low is None or e.high is None:
+        return ""
+    return f" (95% interval {e.low:.4g} to {e.high:.4g})"

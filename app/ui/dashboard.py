@@ -22,6 +22,8 @@ from app.drift.tables import DriftEvaluation, DriftIncident
 from app.ingest.columns import CONFIDENCE, PREDICTION
 from app.ingest.sketches import get_spec
 from app.ingest.store import decode_counts
+from app.performance import service as performance
+from app.performance.tables import PerformanceIncident
 from app.tickets import views
 from app.tickets.schemas import QueueSummary
 from app.ui import charts
@@ -32,6 +34,7 @@ from storage.sql import POSTGRESQL, dialect
 from storage.tables import BlockCounts, MonitoredModel, Prediction
 
 EVALUATIONS_SHOWN = 60
+WINDOWS_SHOWN = 48
 BLOCKS_SHOWN = 48
 VOLUME_HOURS = 48
 
@@ -57,6 +60,10 @@ class Dashboard:
     confidence_chart: Markup | None = None
     volume_chart: Markup | None = None
     volume_total: int = 0
+    performance_chart: Markup | None = None
+    performance_metric: str | None = None
+    performance_windows: list[dict[str, Any]] = field(default_factory=list)
+    performance_incidents: list[PerformanceIncident] = field(default_factory=list)
 
 
 def _eval_label(ev: DriftEvaluation) -> str:
@@ -274,6 +281,7 @@ def model_dashboard(session: Session, *, model: MonitoredModel, now: dt.datetime
         )
     )
     _distribution_charts(board, session, model)
+    _performance_chart(board, session, model)
     volume = ingest_volume(session, model, now)
     board.volume_total = sum(n for _, n in volume)
     board.volume_chart = charts.bars(
@@ -285,6 +293,58 @@ def model_dashboard(session: Session, *, model: MonitoredModel, now: dt.datetime
         height=150,
     )
     return board
+
+
+def _interval(estimate: dict[str, Any] | None) -> charts.Interval | None:
+    if estimate is None:
+        return None
+    return charts.Interval(estimate["value"], estimate.get("ci_low"), estimate.get("ci_high"))
+
+
+def _performance_chart(board: Dashboard, session: Session, model: MonitoredModel) -> None:
+    """The watched metric per window: estimated, audited, realized, reference, bound."""
+    newest_first = performance.latest(session, model=model, count=WINDOWS_SHOWN)
+    if not newest_first:
+        return
+    items = [item for item, _ in reversed(newest_first)]
+    settings = performance.settings_of(model)
+    metric = (settings.metric if settings else None) or performance.metric_names(model)[0]
+    bound = next((v.bound for _, v in newest_first if v is not None and v.bound is not None), None)
+    spans: list[charts.Span] = []
+    for i, item in enumerate(items):
+        iid = item["incident_id"]
+        if iid is None:
+            continue
+        if spans and spans[-1].label == f"incident {iid}" and spans[-1].end == i - 1:
+            spans[-1] = charts.Span(spans[-1].start, i, spans[-1].label)
+        else:
+            spans.append(charts.Span(i, i, f"incident {iid}"))
+    labels = [
+        f"{item['window_end']:%m-%d %H:%M}" if item["window_end"] else f"block {item['last_block']}"
+        for item in items
+    ]
+    board.performance_metric = metric
+    board.performance_windows = list(reversed(items))
+    board.performance_incidents = list(
+        session.scalars(
+            select(PerformanceIncident)
+            .where(PerformanceIncident.model_id == model.id)
+            .order_by(PerformanceIncident.id.desc())
+            .limit(20)
+        )
+    )
+    board.performance_chart = charts.performance(
+        estimated=[_interval(item["metrics"][metric]["estimated"]) for item in items],
+        audited=[_interval(item["metrics"][metric]["audited"]) for item in items],
+        realized=[_interval(item["metrics"][metric]["realized"]) for item in items],
+        reference=items[-1]["reference"].get(metric),
+        bound=bound,
+        spans=spans,
+        labels=labels,
+        metric=metric,
+        title=f"{metric} per window: estimated (band), audited (points with 95% intervals), "
+        "realized, reference and bound",
+    )
 
 
 @dataclass

@@ -24,6 +24,7 @@ from app.auth import Principal
 from app.catalog import service as catalog
 from app.errors import REFUSALS, DriftdeskError, Refusal, ValidationFailed
 from app.pagination import cursor_position, decode_cursor, encode_cursor
+from app.performance import service as performance
 from app.responses import JSON
 from app.settings import Settings
 from app.tickets import flows, views
@@ -124,6 +125,18 @@ def _kind_counts(summary: Any) -> list[dict[str, Any]]:
     return sorted(per.values(), key=lambda r: -states.priority_of(r["kind"]))
 
 
+AUDITS_SHOWN = 8
+
+
+def _audits(session: Session, model: str) -> list[performance.AuditNow]:
+    """What reviewers' labels add up to: the current window's audited estimate per model
+    (the filtered one, or the first active ones)."""
+    stmt = select(MonitoredModel).where(MonitoredModel.status == "active")
+    stmt = stmt.where(MonitoredModel.name == model) if model else stmt.limit(AUDITS_SHOWN)
+    found = [performance.audit_now(session, model=m) for m in session.scalars(stmt)]
+    return [a for a in found if a is not None]
+
+
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(
     request: Request,
@@ -175,6 +188,7 @@ def queue_page(
         rows = rows[:PAGE_SIZE]
         tickets = views.tickets_out(session, rows, now=now)
         summary = queue_summary(session, model_id=model_id, now=now)
+        audits = _audits(session, model)
         reviewers = [
             (k.id, k.name)
             for k in session.scalars(
@@ -192,6 +206,7 @@ def queue_page(
             "tickets": tickets,
             "sla": {t.id: sla_state(t, now) for t in tickets},
             "summary": summary,
+            "audits": audits,
             "kind_counts": _kind_counts(summary),
             "filters": filters,
             "models": model_names,
@@ -540,7 +555,7 @@ def reopen(request: Request, ticket_id: int, principal: ViewerDep) -> Response:
     error = _act(
         request,
         ticket_id,
-        lambda session: service.reopen(
+        lambda session: flows.reopen(
             session,
             ticket_id=ticket_id,
             actor=actor_of(principal),

@@ -1,0 +1,277 @@
+"""Labels into per-block sums, in proportion to the labels: never a rescan of raw rows.
+
+Ground truth (POST /feedback) updates the *realized* sums of its prediction's
+block: the new label's sums in, the label it replaced out. Reviewers' labels
+update the *audited* sums, weighted by the inclusion probability of the ticket
+that chose the record; :class:`~app.performance.tables.PerformanceLabel` keeps
+what each prediction contributes now, so a later label (an adjudication, an
+undo) takes exactly that out again. Drift samples and feedback-mismatch tickets
+are not a probability sample and never enter the audited sums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.ingest.columns import probability_matrix
+from app.performance.blocks import (
+    AUDITED,
+    REALIZED,
+    Key,
+    blocks_of,
+    group,
+    insert_parts,
+    part_row,
+    version_key,
+)
+from app.performance.fitting import label_spec
+from app.performance.tables import PerformanceLabel
+from exceptions_queue.sampling import PROBABILITY_STRATA
+from exceptions_queue.tables import Label, Ticket
+from monitors.performance import (
+    AuditSums,
+    audit_classification,
+    audit_regression,
+    labelled_classification,
+    labelled_regression,
+)
+from monitors.window import WindowSpec
+from storage.sql import upsert
+from storage.tables import LabelSchema, MonitoredModel, Prediction
+
+# the kinds of ticket that choose their record by a probability sample
+SAMPLED_KINDS = ("low_confidence", "audit")
+
+
+@dataclass(frozen=True)
+class Ground:
+    """A prediction's ground truth changing: the label before (None: none) and after."""
+
+    prediction: Prediction
+    old: Any
+    new: Any
+
+
+def _keys(window: WindowSpec, rows: Sequence[Any]) -> list[Key]:
+    blocks = blocks_of(
+        window, np.array([r.seq for r in rows], dtype=np.int64), [r.ts for r in rows]
+    )
+    return list(zip(blocks.tolist(), [version_key(r.model_version) for r in rows], strict=True))
+
+
+def _realized(model: LabelSchema, rows: Sequence[Prediction], labels: Sequence[Any]) -> Any:
+    """Realized sums of ``rows`` labelled ``labels``."""
+    predicted = [r.prediction for r in rows]
+    if model.task == "classification":
+        return labelled_classification(
+            label_spec(tuple(model.labels or ())),
+            np.array(labels, dtype=object),
+            np.array(predicted, dtype=object),
+            probabilities=probability_matrix(model.labels or [], [r.probabilities for r in rows]),
+            confidence=np.array(
+                [np.nan if r.confidence is None else r.confidence for r in rows], dtype=np.float64
+            ),
+        )
+    return labelled_regression(
+        np.array(labels, dtype=np.float64), np.array(predicted, dtype=np.float64)
+    )
+
+
+def on_feedback(
+    session: Session, model: MonitoredModel, changes: Sequence[Ground], *, now: dt.datetime
+) -> None:
+    """Move each prediction's realized contribution from its old ground truth to its new one."""
+    changes = [c for c in changes if c.old != c.new]
+    if not changes:
+        return
+    window = WindowSpec.parse(model.window)
+    keys = _keys(window, [c.prediction for c in changes])
+    rows = []
+    for key, at in group(keys).items():
+        picked = [changes[i] for i in at.tolist()]
+        delta = _realized(model, [c.prediction for c in picked], [c.new for c in picked])
+        before = [c for c in picked if c.old is not None]
+        if before:
+            delta = delta - _realized(
+                model, [c.prediction for c in before], [c.old for c in before]
+            )
+        rows.append(part_row(model.id, key, REALIZED, delta, now))
+    insert_parts(session, rows)
+
+
+# --------------------------------------------------------------------------- reviewers' labels
+@dataclass(frozen=True)
+class _Counted:
+    """What one prediction adds to the audited sums: where, how chosen, labelled what."""
+
+    block: int
+    model_version: str
+    stratum: str
+    inclusion_probability: float
+    label: Any
+    prediction: Any
+
+
+def _audited(task: str, counted: Sequence[_Counted]) -> Any:
+    strata = [c.stratum for c in counted]
+    inclusion = [c.inclusion_probability for c in counted]
+    labels = [c.label for c in counted]
+    predicted = [c.prediction for c in counted]
+    if task == "classification":
+        return audit_classification(strata, inclusion, labels, predicted)
+    return audit_regression(strata, inclusion, labels, predicted)
+
+
+def _designs(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, float]]:
+    """How each prediction was chosen for review, if by a probability sample."""
+    rows = session.execute(
+        select(Ticket.prediction_id, Ticket.sampling_stratum, Ticket.inclusion_probability)
+        .where(
+            Ticket.prediction_id.in_(ids),
+            Ticket.kind.in_(SAMPLED_KINDS),
+            Ticket.inclusion_probability.is_not(None),
+            Ticket.sampling_stratum.in_(PROBABILITY_STRATA),
+        )
+        .order_by(Ticket.id)
+    )
+    return {
+        int(pid): (str(stratum), float(pi))
+        for pid, stratum, pi in rows
+        if pid is not None and pi is not None
+    }
+
+
+def _wanted(session: Session, window: WindowSpec, ids: Sequence[int]) -> dict[int, _Counted]:
+    """What each of these predictions should add now."""
+    designs = _designs(session, ids)
+    if not designs:
+        return {}
+    current: dict[int, Any] = {
+        int(pid): label
+        for pid, label in session.execute(
+            select(Label.prediction_id, Label.label)
+            .where(Label.prediction_id.in_(list(designs)), Label.status == "current")
+            .order_by(Label.id)  # the latest current label wins
+        )
+    }
+    rows = list(
+        session.execute(
+            select(
+                Prediction.id,
+                Prediction.seq,
+                Prediction.ts,
+                Prediction.prediction,
+                Prediction.model_version,
+            ).where(Prediction.id.in_(list(current)))
+        )
+    )
+    out = {}
+    for row, (block, version) in zip(rows, _keys(window, rows), strict=True):
+        stratum, pi = designs[row.id]
+        out[int(row.id)] = _Counted(block, version, stratum, pi, current[row.id], row.prediction)
+    return out
+
+
+def sync_human_labels(
+    session: Session, *, model_id: int, prediction_ids: Iterable[int], now: dt.datetime
+) -> int:
+    """Bring the audited sums of these predictions in line with their current labels.
+
+    A prediction counts when a probability-sampled ticket (low confidence or
+    audit) chose it and it has a current human label (the latest: an
+    adjudication replaces the first). Returns how many contributions changed.
+    """
+    ids = sorted(set(prediction_ids))
+    if not ids:
+        return 0
+    task, window_dict = session.execute(
+        select(MonitoredModel.task, MonitoredModel.window).where(MonitoredModel.id == model_id)
+    ).one()
+    wanted = _wanted(session, WindowSpec.parse(window_dict), ids)
+    ledger = {
+        row.prediction_id: row
+        for row in session.scalars(
+            select(PerformanceLabel).where(PerformanceLabel.prediction_id.in_(ids))
+        )
+    }
+    taken: list[_Counted] = []
+    added: dict[int, _Counted] = {}
+    changed = 0
+    for pid in ids:
+        old = ledger.get(pid)
+        before = None if old is None else _counted(old)
+        after = wanted.get(pid)
+        if before == after:
+            continue
+        changed += 1
+        if before is not None:
+            taken.append(before)
+        if after is not None:
+            added[pid] = after
+    if not changed:
+        return 0
+    parts: dict[Key, AuditSums] = {}
+    for sign, counted in ((-1.0, taken), (1.0, list(added.values()))):
+        for key, at in group((c.block, c.model_version) for c in counted).items():
+            sums = _audited(task, [counted[i] for i in at.tolist()])
+            have = parts.get(key, AuditSums.empty())
+            parts[key] = have + sums if sign > 0 else have - sums
+    insert_parts(
+        session, [part_row(model_id, key, AUDITED, sums, now) for key, sums in parts.items()]
+    )
+    gone = [pid for pid in ledger if pid not in added]
+    if gone:
+        session.execute(delete(PerformanceLabel).where(PerformanceLabel.prediction_id.in_(gone)))
+    if added:
+        stmt = upsert(session, PerformanceLabel)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["prediction_id"],
+            set_={
+                c: getattr(stmt.excluded, c)
+                for c in (
+                    "block",
+                    "model_version",
+                    "stratum",
+                    "inclusion_probability",
+                    "label",
+                    "prediction",
+                    "updated_at",
+                )
+            },
+        )
+        session.execute(
+            stmt,
+            [
+                {
+                    "prediction_id": pid,
+                    "model_id": model_id,
+                    "block": c.block,
+                    "model_version": c.model_version,
+                    "stratum": c.stratum,
+                    "inclusion_probability": c.inclusion_probability,
+                    "label": c.label,
+                    "prediction": c.prediction,
+                    "updated_at": now,
+                }
+                for pid, c in added.items()
+            ],
+        )
+    return changed
+
+
+def _counted(row: PerformanceLabel) -> _Counted:
+    return _Counted(
+        row.block,
+        row.model_version,
+        row.stratum,
+        row.inclusion_probability,
+        row.label,
+        row.prediction,
+    )

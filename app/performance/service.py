@@ -1,0 +1,423 @@
+"""Windows of performance: read as sums of blocks, judged against the model's settings.
+
+A window's realized, audited and estimated values come from the sums of its
+blocks' parts (:mod:`app.performance.blocks`, :mod:`app.performance.labels`):
+one read of the parts of the blocks the page covers, whatever the rows behind
+them, so a window costs O(blocks), flat in its size.
+
+**Which estimate judges a window** (``degraded``): the best available one for the
+watched metric: *realized* when the window's ground truth covers at least
+``min_coverage`` of its rows with at least ``min_labels`` labels; else *audited*
+when reviewers' probability-sampled labels number at least ``min_labels`` (the
+audited estimate exists for accuracy, MAE and RMSE); else *estimated* (CBPE or
+DLE). The window is degraded when that estimate's whole 95% interval is worse
+than the bound: below the floor (``min``, or the reference's value minus
+``max_drop``, whichever is higher) or, for errors, above the ceiling (``max``, or
+the reference's value plus ``max_drop``, whichever is lower).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.performance.blocks import AUDITED, POPULATION, REALIZED
+from app.performance.fitting import Fitted, fitted
+from app.performance.tables import PerformanceIncident, PerformancePart
+from app.schemas import HIGHER_IS_BETTER, PerformanceSettings
+from monitors.performance import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    AuditSums,
+    Estimate,
+    EstimatedClassification,
+    EstimatedRegression,
+    LabelledClassification,
+    LabelledRegression,
+    disagree,
+    metric,
+)
+from monitors.window import WindowSpec
+from storage.tables import MonitoredModel
+
+SOURCES = ("realized", "audited", "estimated")
+
+
+@dataclass
+class BlockSums:
+    """One block's (or window's) sums, by kind; ``None`` where nothing was added."""
+
+    population: AuditSums | None = None
+    audited: AuditSums | None = None
+    realized: Any = None
+    estimated: dict[int, Any] = field(default_factory=dict)  # by reference id
+    first_ts: dt.datetime | None = None
+    last_ts: dt.datetime | None = None
+
+    @property
+    def rows(self) -> int:
+        return 0 if self.population is None else int(self.population.population)
+
+    def add(self, other: BlockSums) -> None:
+        self.population = _plus(self.population, other.population)
+        self.audited = _plus(self.audited, other.audited)
+        self.realized = _plus(self.realized, other.realized)
+        for ref, sums in other.estimated.items():
+            self.estimated[ref] = _plus(self.estimated.get(ref), sums)
+        self.first_ts = _earliest(self.first_ts, other.first_ts)
+        self.last_ts = _latest(self.last_ts, other.last_ts)
+
+
+def _plus(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _earliest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _decode(task: str, kind: str, data: dict[str, Any]) -> Any:
+    if kind in (POPULATION, AUDITED):
+        return AuditSums.from_json(data)
+    if kind == REALIZED:
+        cls: Any = LabelledClassification if task == "classification" else LabelledRegression
+        return cls.from_json(data)
+    cls = EstimatedClassification if task == "classification" else EstimatedRegression
+    return cls.from_json(data)
+
+
+def read_blocks(
+    session: Session, *, model: MonitoredModel, blocks: range, model_version: str | None
+) -> dict[int, BlockSums]:
+    """Each block's sums in ``blocks``: one read of their parts."""
+    stmt = select(
+        PerformancePart.block,
+        PerformancePart.kind,
+        PerformancePart.reference_id,
+        PerformancePart.sums,
+        PerformancePart.first_ts,
+        PerformancePart.last_ts,
+    ).where(
+        PerformancePart.model_id == model.id,
+        PerformancePart.block >= blocks.start,
+        PerformancePart.block < blocks.stop,
+    )
+    if model_version is not None:
+        stmt = stmt.where(PerformancePart.model_version == model_version)
+    out: dict[int, BlockSums] = defaultdict(BlockSums)
+    for block, kind, reference_id, data, first, last in session.execute(stmt):
+        part = BlockSums(first_ts=first, last_ts=last)
+        sums = _decode(model.task, kind, data)
+        if kind == POPULATION:
+            part.population = sums
+        elif kind == AUDITED:
+            part.audited = sums
+        elif kind == REALIZED:
+            part.realized = sums
+        else:
+            part.estimated[int(reference_id or 0)] = sums
+        out[int(block)].add(part)
+    return dict(out)
+
+
+def metric_names(model: MonitoredModel) -> tuple[str, ...]:
+    if model.task == "regression":
+        return REGRESSION_METRICS
+    binary = len(model.labels or ()) == 2
+    return tuple(n for n in CLASSIFICATION_METRICS if binary or n != "roc_auc")
+
+
+def settings_of(model: MonitoredModel) -> PerformanceSettings | None:
+    return PerformanceSettings(**model.performance) if model.performance else None
+
+
+def _estimate_json(est: Estimate | None, **extra: Any) -> dict[str, Any] | None:
+    if est is None:
+        return None
+    return {**est.to_dict(), **extra}
+
+
+def _estimated_sums(window: BlockSums, current: int | None) -> Any:
+    """The label-free sums: those made under the current reference's calibration when the
+    window has any, else under the latest other (sums of different calibrations do not add)."""
+    if not window.estimated:
+        return None
+    if current is not None and current in window.estimated:
+        return window.estimated[current]
+    return window.estimated[max(window.estimated)]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Which estimate judged the window, against which bound, and the verdict."""
+
+    metric: str
+    source: str | None
+    value: float | None
+    bound: float | None
+    degraded: bool
+
+
+def bound_of(settings: PerformanceSettings, reference: dict[str, float | None]) -> float | None:
+    """The floor (higher-is-better metrics) or ceiling (errors) a window is judged against."""
+    assert settings.metric is not None
+    ref = reference.get(settings.metric)
+    if settings.metric in HIGHER_IS_BETTER:
+        floors = [settings.min]
+        if settings.max_drop is not None and ref is not None:
+            floors.append(ref - settings.max_drop)
+        present = [f for f in floors if f is not None]
+        return max(present) if present else None
+    ceilings = [settings.max]
+    if settings.max_drop is not None and ref is not None:
+        ceilings.append(ref + settings.max_drop)
+    present = [c for c in ceilings if c is not None]
+    return min(present) if present else None
+
+
+def choose(
+    settings: PerformanceSettings, estimates: dict[str, Estimate | None], coverage: float
+) -> tuple[str | None, Estimate | None]:
+    """The best available estimate: realized, audited, estimated (see the module's doc)."""
+    realized, audited = estimates.get("realized"), estimates.get("audited")
+    enough = realized is not None and realized.n >= settings.min_labels
+    if realized is not None and enough and coverage >= settings.min_coverage:
+        return "realized", realized
+    if audited is not None and audited.n >= settings.min_labels:
+        return "audited", audited
+    if estimates.get("estimated") is not None:
+        return "estimated", estimates["estimated"]
+    return None, None
+
+
+def judge(
+    settings: PerformanceSettings | None,
+    estimates: dict[str, Estimate | None],
+    coverage: float,
+    reference: dict[str, float | None],
+) -> Judgement | None:
+    if settings is None or settings.metric is None:
+        return None
+    bound = bound_of(settings, reference)
+    source, est = choose(settings, estimates, coverage)
+    degraded = False
+    if est is not None and bound is not None and est.ci_low is not None and est.ci_high is not None:
+        if settings.metric in HIGHER_IS_BETTER:
+            degraded = est.ci_high < bound
+        else:
+            degraded = est.ci_low > bound
+    return Judgement(settings.metric, source, None if est is None else est.value, bound, degraded)
+
+
+def window_item(
+    model: MonitoredModel,
+    window: BlockSums,
+    *,
+    blocks: range,
+    spec: WindowSpec,
+    fit: Fitted | None,
+    model_version: str | None,
+) -> tuple[dict[str, Any], Judgement | None]:
+    """One window as GET /performance shows it, and its judgement."""
+    rows = window.rows
+    audit = _plus(window.population, window.audited)
+    estimated = _estimated_sums(window, fit.reference_id if fit else None)
+    reference = dict(fit.metrics) if fit else {}
+    settings = settings_of(model)
+    metrics: dict[str, Any] = {}
+    judged: dict[str, dict[str, Estimate | None]] = {}
+    for name in metric_names(model):
+        realized = metric(window.realized, name) if window.realized is not None else None
+        audited = metric(audit, name) if audit is not None and window.audited is not None else None
+        est = metric(estimated, name) if estimated is not None else None
+        judged[name] = {"realized": realized, "audited": audited, "estimated": est}
+        coverage = 0.0 if realized is None or not rows else realized.n / rows
+        metrics[name] = {
+            "realized": _estimate_json(realized, coverage=round(coverage, 6)),
+            "audited": _estimate_json(audited),
+            "estimated": _estimate_json(est),
+        }
+    watched = (settings.metric if settings else None) or metric_names(model)[0]
+    estimates = judged.get(watched, {})
+    realized_n = estimates.get("realized")
+    coverage = 0.0 if realized_n is None or not rows else realized_n.n / rows
+    verdict = judge(settings, estimates, coverage, reference)
+    labelled = estimates.get("realized") or estimates.get("audited")
+    start, end = _bounds(spec, blocks, window)
+    item = {
+        "window_start": start,
+        "window_end": end,
+        "rows": rows,
+        "model_version": model_version,
+        "metrics": metrics,
+        "reference": {k: reference.get(k) for k in metric_names(model)},
+        "degraded": bool(verdict and verdict.degraded),
+        "concept_shift_suspected": bool(disagree(labelled, estimates.get("estimated"))),
+        "incident_id": None,
+        "first_block": blocks.start,
+        "last_block": blocks.stop - 1,
+        "judged_by": None
+        if verdict is None
+        else {
+            "metric": verdict.metric,
+            "source": verdict.source,
+            "value": verdict.value,
+            "bound": verdict.bound,
+        },
+        "audited_labels": 0 if window.audited is None else int(window.audited.labels),
+    }
+    return item, verdict
+
+
+def _bounds(
+    spec: WindowSpec, blocks: range, window: BlockSums
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    if spec.kind == "time":
+        start, _ = spec.block_bounds(blocks.start)
+        _, end = spec.block_bounds(blocks.stop - 1)
+        return (
+            dt.datetime.fromtimestamp(start, dt.UTC),
+            dt.datetime.fromtimestamp(end, dt.UTC),
+        )
+    return window.first_ts, window.last_ts
+
+
+def last_blocks(
+    session: Session,
+    *,
+    model: MonitoredModel,
+    before: int | None,
+    model_version: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    limit: int,
+) -> list[int]:
+    """The latest blocks that saw traffic (each ends one window), newest first; with
+    ``start``/``end``, only blocks with records in [start, end)."""
+    stmt = (
+        select(PerformancePart.block)
+        .where(PerformancePart.model_id == model.id, PerformancePart.kind == POPULATION)
+        .group_by(PerformancePart.block)
+        .order_by(PerformancePart.block.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(PerformancePart.block < before)
+    if model_version is not None:
+        stmt = stmt.where(PerformancePart.model_version == model_version)
+    if start is not None:
+        stmt = stmt.having(func.max(PerformancePart.last_ts) >= start)
+    if end is not None:
+        stmt = stmt.having(func.min(PerformancePart.first_ts) < end)
+    return [int(b) for b in session.scalars(stmt)]
+
+
+def windows(
+    session: Session,
+    *,
+    model: MonitoredModel,
+    last: Sequence[int],
+    model_version: str | None,
+) -> list[tuple[dict[str, Any], Judgement | None]]:
+    """The windows ending at each of ``last`` blocks: one read of all their blocks' parts."""
+    if not last:
+        return []
+    spec = WindowSpec.parse(model.window)
+    ranges = [spec.window_blocks(last_block=b) for b in last]
+    covered = range(min(r.start for r in ranges), max(r.stop for r in ranges))
+    per_block = read_blocks(session, model=model, blocks=covered, model_version=model_version)
+    fit = fitted(session, model.reference_id) if model.reference_id else None
+    out = []
+    for blocks in ranges:
+        total = BlockSums()
+        for b in blocks:
+            if b in per_block:
+                total.add(per_block[b])
+        out.append(
+            window_item(
+                model, total, blocks=blocks, spec=spec, fit=fit, model_version=model_version
+            )
+        )
+    return out
+
+
+def attach_incidents(
+    session: Session, model: MonitoredModel, items: Iterable[dict[str, Any]]
+) -> None:
+    """Set each window's ``incident_id``: the performance incident whose blocks cover it."""
+    incidents = session.execute(
+        select(
+            PerformanceIncident.id,
+            PerformanceIncident.first_block,
+            PerformanceIncident.last_block,
+            PerformanceIncident.status,
+        ).where(PerformanceIncident.model_id == model.id)
+    ).all()
+    for item in items:
+        b = item["last_block"]
+        for iid, first, last, status in incidents:
+            if first <= b and (b <= last or status == "open"):
+                item["incident_id"] = int(iid)
+                break
+
+
+def latest(
+    session: Session, *, model: MonitoredModel, count: int
+) -> list[tuple[dict[str, Any], Judgement | None]]:
+    """The model's latest ``count`` windows, newest first (what a dashboard shows)."""
+    last = last_blocks(
+        session, model=model, before=None, model_version=None, start=None, end=None, limit=count
+    )
+    out = windows(session, model=model, last=last, model_version=None)
+    attach_incidents(session, model, [item for item, _ in out])
+    return out
+
+
+@dataclass(frozen=True)
+class AuditNow:
+    """The current window's audited estimate, as a reviewer sees the effect of their labels."""
+
+    model: str
+    metric: str
+    labels: int
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    @property
+    def width(self) -> float | None:
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return self.ci_high - self.ci_low
+
+
+def audit_now(session: Session, *, model: MonitoredModel) -> AuditNow | None:
+    """The audited estimate of the model's latest window (None: no traffic yet)."""
+    found = latest(session, model=model, count=1)
+    if not found:
+        return None
+    item, _ = found[0]
+    metric_name = "accuracy" if model.task == "classification" else "mae"
+    audited = item["metrics"][metric_name]["audited"] or {}
+    return AuditNow(
+        model=model.name,
+        metric=metric_name,
+        labels=int(item["audited_labels"]),
+        value=audited.get("value"),
+        ci_low=audited.get("ci_low"),
+        ci_high=audited.get("ci_high"),
+    )

@@ -1,0 +1,149 @@
+"""Performance tables: per-block partial sums, the fitted reference, labels counted, incidents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base, UTCDateTime, utcnow
+from storage.tables import BigIntPK
+
+
+class PerformancePart(Base):
+    """Partial sums of one block (one window step) for one model version.
+
+    Like ``block_counts``, writers only ever insert parts (ingest: the stratum
+    populations and the label-free sums; a label arriving, changing or being
+    withdrawn: the difference it makes to the realized or audited sums), so
+    concurrent writers never lose a sum; a window is the sum of its blocks' parts,
+    and the evaluator compacts a finished block's parts into one row per kind.
+    """
+
+    __tablename__ = "performance_parts"
+    __table_args__ = (Index("ix_performance_parts_lookup", "model_id", "block"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    block: Mapped[int] = mapped_column(BigInteger)
+    # "" when the records gave no model_version (so one equality finds them)
+    model_version: Mapped[str] = mapped_column(String(100))
+    # population | estimated | realized | audited
+    kind: Mapped[str] = mapped_column(String(20))
+    # the reference whose calibration the label-free sums used (kind "estimated")
+    reference_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # the monitors.performance sums object's to_json()
+    sums: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the records' time span (population parts), for the window's start and end
+    first_ts: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_ts: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PerformanceReference(Base):
+    """What a reference says about performance: the fitted calibration and its own metrics.
+
+    Fitted when the reference is set. ``spec`` (classification: classes, score bins,
+    the CBPE calibration) or ``loss_model`` (regression: DLE) are NULL when the
+    reference lacks what they need (``note`` says what); the label-free estimate
+    is then null.
+    """
+
+    __tablename__ = "performance_references"
+
+    reference_id: Mapped[int] = mapped_column(
+        ForeignKey("model_references.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    loss_model: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # the reference's own metrics (from its labels): {"accuracy": 0.94, ...}
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    labelled_rows: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PerformanceLabel(Base):
+    """The human label a prediction currently adds to the audited sums, and how.
+
+    Reviewers' labels change state in several ways (a second review, an
+    adjudication, an undo); keeping what each prediction contributes lets a change
+    take exactly its old contribution out and put its new one in, in proportion to
+    the labels changed.
+    """
+
+    __tablename__ = "performance_labels"
+
+    prediction_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    block: Mapped[int] = mapped_column(BigInteger)
+    model_version: Mapped[str] = mapped_column(String(100))
+    stratum: Mapped[str] = mapped_column(String(30))
+    inclusion_probability: Mapped[float] = mapped_column(Float)
+    label: Mapped[Any] = mapped_column(JSON)
+    # the model's output it is compared with (kept: raw rows are retention-bounded)
+    prediction: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PerformanceEvaluation(Base):
+    """One finished window judged against the model's performance settings."""
+
+    __tablename__ = "performance_evaluations"
+    __table_args__ = (UniqueConstraint("model_id", "last_block"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    first_block: Mapped[int] = mapped_column(BigInteger)
+    last_block: Mapped[int] = mapped_column(BigInteger)
+    window_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    window_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # ok | degraded | insufficient_data (no estimate to judge, or no settings)
+    status: Mapped[str] = mapped_column(String(20))
+    degraded: Mapped[bool] = mapped_column(Boolean)
+    # the window as GET /performance showed it when judged
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    incident_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("performance_incidents.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PerformanceIncident(Base):
+    """A run of degraded windows: opened and closed with the drift incidents' debounce."""
+
+    __tablename__ = "performance_incidents"
+    __table_args__ = (Index("ix_performance_incidents_model_id_status", "model_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(10))  # open | closed
+    severity: Mapped[str] = mapped_column(String(10))  # warning | critical
+    metric: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))  # realized | audited | estimated
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    bound: Mapped[float | None] = mapped_column(Float, default=None)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    first_block: Mapped[int] = mapped_column(BigInteger)
+    last_block: Mapped[int] = mapped_column(BigInteger)
+    opened_evaluation_id: Mapped[int] = mapped_column(BigInteger)
+    last_evaluation_id: Mapped[int] = mapped_column(BigInteger)
+    closed_evaluation_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    evaluations: Mapped[int] = mapped_column(Integer, default=1)
+    clean_streak: Mapped[int] = mapped_column(Integer, default=0)

@@ -35,14 +35,16 @@ if TYPE_CHECKING:
 
 # What a reference says is normal, per reference id (references never change).
 _Normal = tuple[dict[str, tuple[float, float]], dict[str, frozenset[str]]]
-_normal_cache: OrderedDict[int, _Normal] = OrderedDict()
+# keyed by database and reference: ids of different databases are different references
+_normal_cache: OrderedDict[tuple[str, int], _Normal] = OrderedDict()
 _lock = threading.Lock()
 
 
 def _normal(session: Session, reference_id: int) -> _Normal:
     """Numerical ranges and complete category sets of a reference."""
+    key = (session.get_bind().engine.url.render_as_string(), reference_id)
     with _lock:
-        hit = _normal_cache.get(reference_id)
+        hit = _normal_cache.get(key)
         if hit is not None:
             return hit
     summary: dict[str, Any] = (
@@ -71,7 +73,7 @@ def _normal(session: Session, reference_id: int) -> _Normal:
                     categories[name] = frozenset(known)
     normal = (ranges, categories)
     with _lock:
-        _normal_cache[reference_id] = normal
+        _normal_cache[key] = normal
         while len(_normal_cache) > 64:
             _normal_cache.popitem(last=False)
     return normal

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXIT_CLEAN, EXIT_DRIFT, EXIT_INSUFFICIENT = 0, 3, 4
+# the latest window of `driftdesk performance` is degraded (same code as drift found)
+EXIT_DEGRADED = EXIT_DRIFT
 FORMATS = ("jsonl", "csv", "parquet")
 
 
@@ -500,9 +502,93 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+# --------------------------------------------------------------------------- performance
+def _estimate(e: dict[str, Any] | None, *, extra: str = "") -> str:
+    if not e:
+        return "-"
+    text = fmt_number(e.get("value"), 3)
+    if e.get("ci_low") is not None and e.get("ci_high") is not None:
+        text += f" [{fmt_number(e['ci_low'], 3)}, {fmt_number(e['ci_high'], 3)}]"
+    return text + extra
+
+
+def performance_rows(windows: Sequence[dict[str, Any]], metric: str) -> list[list[str]]:
+    """One table row per window: realized (coverage), audited (labels), estimated, verdict."""
+    rows = []
+    for w in windows:
+        m = (w.get("metrics") or {}).get(metric) or {}
+        realized = m.get("realized")
+        audited = m.get("audited")
+        state = "DEGRADED" if w.get("degraded") else "ok"
+        if w.get("concept_shift_suspected"):
+            state += ", concept shift?"
+        judged = (w.get("judged_by") or {}).get("source") or "-"
+        rows.append(
+            [
+                str(w.get("window_end") or "-").replace("+00:00", "Z"),
+                str(w.get("rows", "-")),
+                _estimate(
+                    realized,
+                    extra=f" ({100 * realized['coverage']:.0f}%)" if realized else "",
+                ),
+                _estimate(audited, extra=f" n={audited['n']}" if audited else ""),
+                _estimate(m.get("estimated")),
+                fmt_number((w.get("reference") or {}).get(metric), 3),
+                judged,
+                state,
+            ]
+        )
+    return rows
+
+
+def render_performance(model: str, windows: Sequence[dict[str, Any]], metric: str) -> str:
+    if not windows:
+        return f"{model}: no window yet (post predictions first)"
+    headers = [
+        "window end",
+        "rows",
+        f"realized {metric} (coverage)",
+        "audited (labels)",
+        "estimated",
+        "reference",
+        "judged by",
+        "state",
+    ]
+    lines = [
+        f"{model}: {metric} per window, newest first (95% intervals in brackets)",
+        "",
+        table(headers, performance_rows(windows, metric), right={1}),
+    ]
+    bound = (windows[0].get("judged_by") or {}).get("bound")
+    if bound is not None:
+        lines += ["", f"bound: {fmt_number(bound, 4)}"]
+    return "\n".join(lines)
+
+
+def cmd_performance(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit}
+    if args.model_version:
+        params["model_version"] = args.model_version
+    with connect(args) as client:
+        windows = client.page(f"/v1/models/{quote(args.model, safe='')}/performance", params).items
+    if args.json:
+        print(json.dumps(windows, indent=2, default=str))
+    else:
+        metric = args.metric or next(
+            (
+                str(w["judged_by"]["metric"])
+                for w in windows
+                if w.get("judged_by") and w["judged_by"].get("metric")
+            ),
+            next(iter((windows[0].get("metrics") or {}) if windows else ["accuracy"]), "accuracy"),
+        )
+        print(render_performance(args.model, windows, metric))
+    return EXIT_DEGRADED if windows and windows[0].get("degraded") else EXIT_CLEAN
+
+
 # --------------------------------------------------------------------------- parsers
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add export, evaluate and status to the `driftdesk` command line."""
+    """Add export, evaluate, status and performance to the `driftdesk` command line."""
     raw = argparse.RawDescriptionHelpFormatter
 
     export = sub.add_parser(
@@ -565,3 +651,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.add_argument("--json", action="store_true", help="print everything as JSON")
     add_connection_arguments(status, scope="review")
     status.set_defaults(func=cmd_status)
+
+    performance = sub.add_parser(
+        "performance",
+        help="a model's performance per window: realized, audited and estimated",
+        formatter_class=raw,
+        description="The latest windows of MODEL, newest first: the realized value of the "
+        "watched metric (from ground truth) with its coverage, the audited value (reviewers' "
+        "labels weighted by their inclusion probabilities) with its label count, the "
+        "label-free estimate (CBPE or DLE), the reference's value, which estimate judged the "
+        "window, and whether it is degraded. Needs a key with the review scope.",
+        epilog="example:\n"
+        "  driftdesk performance churn-classifier --limit 5 --key $DRIFTDESK_KEY\n\n"
+        "exit codes: 0 the latest window is fine, 3 it is degraded,\n"
+        "            1 error (unreachable, rejected key, unknown model)",
+    )
+    performance.add_argument("model", metavar="MODEL", help="the model's name")
+    performance.add_argument("--limit", type=int, default=10, help="windows (default: 10)")
+    performance.add_argument(
+        "--metric", help="the metric to show (default: the model's watched metric)"
+    )
+    performance.add_argument("--model-version", help="only this model version's records")
+    performance.add_argument("--json", action="store_true", help="print the windows as JSON")
+    add_connection_arguments(performance, scope="review")
+    performance.set_defaults(func=cmd_performance)

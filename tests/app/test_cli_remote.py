@@ -354,10 +354,43 @@ def test_unknown_model_and_missing_scope_are_one_line(server: DriftdeskServer) -
 
 
 def test_every_command_has_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("export", "evaluate", "status", "demo"):
+    for command in ("export", "evaluate", "status", "performance", "demo"):
         with pytest.raises(SystemExit) as exit_:
             main([command, "--help"])
         assert exit_.value.code == 0
         text = capsys.readouterr().out
         assert "example" in text and f"driftdesk {command}" in text
         assert "exit codes:" in text
+
+
+# --------------------------------------------------------------------------- performance
+@pytest.mark.slow
+def test_performance_prints_the_windows_and_exits_3_when_degraded(
+    server: DriftdeskServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.app.performance.helpers import feedback, post, setup_model, simulate
+
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+        setup_model(client, performance={"metric": "accuracy", "min": 0.8})
+        records, truth = simulate(2000, seed=41, concept_shift=3.0)
+        post(client, records)
+        feedback(client, records, truth)
+        api = client.get("/v1/models/churn/performance").json()["items"]
+    code, out, err = cli(server, capsys, "performance", "churn")
+    assert code == (EXIT_DRIFT if api[0]["degraded"] else EXIT_CLEAN), err
+    lines = out.splitlines()
+    assert lines[0].startswith("churn: accuracy per window, newest first")
+    header = next(line for line in lines if line.startswith("window end"))
+    for column in ("realized accuracy (coverage)", "audited (labels)", "estimated", "reference"):
+        assert column in header
+    rows = [line for line in lines if line.startswith("2026-11-24")]
+    assert len(rows) == 2  # two windows of 1000
+    realized = api[0]["metrics"]["accuracy"]["realized"]["value"]
+    assert f"{realized:.3f}"[:4] in rows[0] and "(100%)" in rows[0]
+    assert "realized" in rows[0]
+    assert "bound: 0.8" in out
+    code, out, err = cli(server, capsys, "performance", "churn", "--json", "--limit", "1")
+    assert json.loads(out) == api[:1]
+    code, out, err = cli(server, capsys, "performance", "nope")
+    assert code == 1 and "not found" in err

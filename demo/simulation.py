@@ -63,6 +63,7 @@ from app.cli_remote import (
     DRIFT_NUMBERS,
     drift_rows,
     gather_status,
+    render_performance,
     render_status,
     table,
 )
@@ -76,7 +77,8 @@ TICK = 200  # predictions per burst of traffic
 CLEAN_TICKS, DRIFT_TICKS = 5, 6
 TEXTURE_FACTOR = 1.2  # the second hospital's texture scale
 INCIDENT_TIMEOUT = 30.0
-STEPS = 14
+STEPS = 15
+BIOPSIES = 300  # ground truth for this many patients of each population
 
 
 # --------------------------------------------------------------------------- printing
@@ -375,6 +377,9 @@ class Demo:
         self.secret: str | None = None
         self.review_key: str | None = None
         self.export_path: Path | None = None
+        self._predicted: dict[str, str] = {}
+        self._clean: set[str] = set()
+        self._drifted: set[str] = set()
 
     # -- steps ------------------------------------------------------------------------
     def create_model(self) -> None:
@@ -394,6 +399,8 @@ class Demo:
             "window": {"kind": "count", "size": WINDOW_SIZE, "step": WINDOW_STEP},
             "confidence_threshold": CONFIDENCE_THRESHOLD,
             "drift": {"detectors": "auto", "alpha": 0.01, "min_effect": "auto"},
+            # performance is judged against the reference: 5 points of accuracy may go
+            "performance": {"metric": "accuracy", "max_drop": 0.05},
         }
         for attempt in range(5):
             name = MODEL if attempt == 0 else f"{MODEL}-{secrets.token_hex(3)}"
@@ -486,7 +493,7 @@ class Demo:
             self._wait_for_evaluations(CLEAN_TICKS * TICK)
 
             s.step("Ground truth arrives for some patients")
-            biopsies = clean_ids[:300]
+            biopsies = clean_ids[:BIOPSIES]
             wrong = 0
             for pid in biopsies:
                 monitor.feedback(pid, d.truth[pid])
@@ -510,9 +517,14 @@ class Demo:
                 "confidently.\n"
                 f"{DRIFT_TICKS * TICK:,} more predictions:"
             )
+            drifted_ids: list[str] = []
             for _ in range(DRIFT_TICKS):
-                self._burst(monitor, texture=TEXTURE_FACTOR)
+                drifted_ids += self._burst(monitor, texture=TEXTURE_FACTOR)
             self._wait_for_incident()
+            # the second hospital's biopsy results come back too
+            for pid in drifted_ids[-BIOPSIES:]:
+                monitor.feedback(pid, d.truth[pid])
+            _delivered(monitor)
         finally:
             monitor.close(timeout=10)
         stats = monitor.stats()
@@ -530,6 +542,8 @@ class Demo:
         ):
             pid = monitor.log(features, label, confidence=confidence, probabilities=probabilities)
             self.data.truth[pid] = LABELS[int(truth)]
+            self._predicted[pid] = label
+            (self._drifted if texture != 1.0 else self._clean).add(pid)
             ids.append(pid)
         _delivered(monitor)
         time.sleep(0.3)  # traffic arrives over time; the evaluator runs every 0.5 s
@@ -763,6 +777,51 @@ class Demo:
             "claimed and resolved it, when."
         )
 
+    def performance(self) -> None:
+        s, d = self.story, self.data
+        s.step("Is the model still right?")
+        windows = self.client.page(f"/v1/models/{self.model}/performance", {"limit": 100}).items
+        s.say(
+            f"GET /v1/models/{self.model}/performance: per window, the accuracy realized on "
+            "the biopsy results (with their coverage),\naudited from the reviewers' labels "
+            "(weighted by how each ticket was sampled), and estimated without labels\n(CBPE: "
+            "the model's confidence, calibrated on the reference). Newest first "
+            "(driftdesk performance prints the same):"
+        )
+        shown = [w for w in windows if w["metrics"]["accuracy"]["realized"]] or windows
+        s.say(render_performance(self.model, shown[:6], "accuracy"), indent=4)
+        truth = {
+            "before": [pid for pid in d.truth if pid in self._clean],
+            "after": [pid for pid in d.truth if pid in self._drifted],
+        }
+        true = {
+            k: float(np.mean([self._predicted[p] == d.truth[p] for p in ids])) if ids else None
+            for k, ids in truth.items()
+        }
+        realized = [
+            w["metrics"]["accuracy"]["realized"]["value"]
+            for w in windows
+            if w["metrics"]["accuracy"]["realized"]
+        ]
+        if realized and true["before"] is not None and true["after"] is not None:
+            s.say(
+                f"The true accuracy fell from {true['before']:.1%} on the usual patients to "
+                f"{true['after']:.1%} on the second hospital's;\nthe realized windows went from "
+                f"{realized[-1]:.1%} to {realized[0]:.1%}."
+            )
+        agree = [
+            w
+            for w in windows
+            if w["metrics"]["accuracy"]["realized"]
+            and w["metrics"]["accuracy"]["estimated"]
+            and not w["concept_shift_suspected"]
+        ]
+        s.say(
+            f"In {len(agree)} of {len(realized)} windows with biopsy results the label-free "
+            "estimate agrees with the realized accuracy\n(within their intervals): the drift "
+            "moved the inputs and the model's confidence moved with them."
+        )
+
     def export(self, folder: Path) -> None:
 
         s = self.story
@@ -771,10 +830,13 @@ class Demo:
         size = self.client.export_training_data(self.model, path, format="jsonl")
         rows = path.read_text().splitlines()
         self.export_path = path
+        sources = Counter(json.loads(r).get("source") for r in rows)
         s.say(
-            f"GET /v1/models/{self.model}/training-data?format=jsonl -> {len(rows)} rows, "
+            f"GET /v1/models/{self.model}/training-data?format=jsonl -> {len(rows)} rows "
+            f"({', '.join(f'{n} {k}' for k, n in sorted(sources.items()))}), "
             f"{size:,} bytes, in {path}\n(also: driftdesk export {self.model} --format parquet "
-            "-o labels.parquet). One row:"
+            "-o labels.parquet). Each row has its source and weight (1 / the probability its "
+            "record was chosen for review). One row:"
         )
         if rows:
             row = json.loads(rows[0])
@@ -854,6 +916,7 @@ def run(args: argparse.Namespace) -> int:
                 demo.show_tickets()
                 demo.show_alert()
                 demo.review()
+                demo.performance()
                 demo.export(workdir)
                 demo.status()
                 demo.urls(key)

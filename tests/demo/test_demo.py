@@ -56,8 +56,20 @@ def test_demo_runs_to_the_end_and_tells_the_story(tmp_path: Path) -> None:
         "drift.incident.opened" in out and "signature verified with the channel's secret" in out
     ) or "Alerting is not available on this server yet" in out
 
-    # the export holds the 4 resolutions: 3 single labels and the drift ticket's 20
-    assert re.search(r"training-data\?format=jsonl -> 23 rows", out), out
+    # performance: accuracy per window, realized on the biopsies, estimated without labels
+    assert "Is the model still right?" in out
+    assert re.search(r"breast-cancer: accuracy per window, newest first", out), out
+    fell = re.search(r"The true accuracy fell from ([\d.]+)% .* to ([\d.]+)%", out)
+    assert fell, out
+    assert float(fell.group(2)) < float(fell.group(1))
+    agree = re.search(r"In (\d+) of (\d+) windows with biopsy results", out)
+    assert agree and int(agree.group(2)) > 0, out
+
+    # the export holds the 4 resolutions (3 single labels and the drift ticket's 20) and
+    # the 600 biopsy results (ground truth from /feedback)
+    assert re.search(r"training-data\?format=jsonl -> 623 rows \(600 feedback, 23 review\)", out), (
+        out
+    )
     assert "/ui/models/breast-cancer/evaluations/" in out and "/docs" in out
     assert re.search(r"Done in \d+s\.", out)
 

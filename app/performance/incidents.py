@@ -244,20 +244,23 @@ def evaluate_model(
 
 
 def run_due(db: Database, settings: Settings) -> int:
-    """The loop's step: every active model with performance settings."""
+    """The loop's step: every active model's finished blocks compacted; the windows of
+    those with performance settings judged. Returns the windows judged."""
     with db.session(readonly=True) as session:
         ids = session.scalars(
-            select(MonitoredModel.id).where(
-                MonitoredModel.status == "active", MonitoredModel.performance.is_not(None)
-            )
+            select(MonitoredModel.id).where(MonitoredModel.status == "active")
         ).all()
     ran = 0
     for model_id in ids:
         try:
             with db.session() as session:
                 model = session.get(MonitoredModel, model_id)
-                if model is not None and model.performance:
-                    ran += evaluate_model(session, model=model, now=utcnow(), settings=settings)
+                if model is None:
+                    continue
+                now = utcnow()
+                service.compact(session, model=model, before_block=finished_block(model, now) + 1)
+                if model.performance:
+                    ran += evaluate_model(session, model=model, now=now, settings=settings)
         except Exception:
             log.exception("judging a model's performance failed", extra={"model_id": model_id})
     return ran

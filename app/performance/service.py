@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.performance.blocks import AUDITED, POPULATION, REALIZED
@@ -421,3 +421,69 @@ def audit_now(session: Session, *, model: MonitoredModel) -> AuditNow | None:
         ci_low=audited.get("ci_low"),
         ci_high=audited.get("ci_high"),
     )
+
+
+# --------------------------------------------------------------------------- compaction
+COMPACT_GROUPS = 500
+
+
+def compact(session: Session, *, model: MonitoredModel, before_block: int) -> int:
+    """Merge the parts of finished blocks into one row per block, version, kind and
+    reference; returns the parts removed.
+
+    Only blocks before ``before_block`` (finished: ingest adds nothing there, labels
+    may) are touched, and only the parts read here are deleted, so a concurrent
+    writer's part is never lost: it is merged on a later step.
+    """
+    key = (
+        PerformancePart.block,
+        PerformancePart.model_version,
+        PerformancePart.kind,
+        PerformancePart.reference_id,
+    )
+    groups = session.execute(
+        select(*key)
+        .where(PerformancePart.model_id == model.id, PerformancePart.block < before_block)
+        .group_by(*key)
+        .having(func.count() > 1)
+        .limit(COMPACT_GROUPS)
+    ).all()
+    removed = 0
+    for block, version, kind, reference_id in groups:
+        stmt = select(PerformancePart).where(
+            PerformancePart.model_id == model.id,
+            PerformancePart.block == block,
+            PerformancePart.model_version == version,
+            PerformancePart.kind == kind,
+        )
+        stmt = stmt.where(
+            PerformancePart.reference_id.is_(None)
+            if reference_id is None
+            else PerformancePart.reference_id == reference_id
+        )
+        parts = list(session.scalars(stmt))
+        if len(parts) < 2:
+            continue
+        total: Any = None
+        for part in parts:
+            total = _plus(total, _decode(model.task, kind, part.sums))
+        firsts = [p.first_ts for p in parts if p.first_ts is not None]
+        lasts = [p.last_ts for p in parts if p.last_ts is not None]
+        session.add(
+            PerformancePart(
+                model_id=model.id,
+                block=block,
+                model_version=version,
+                kind=kind,
+                reference_id=reference_id,
+                sums=total.to_json(),
+                first_ts=min(firsts) if firsts else None,
+                last_ts=max(lasts) if lasts else None,
+                created_at=max(p.created_at for p in parts),
+            )
+        )
+        session.execute(
+            delete(PerformancePart).where(PerformancePart.id.in_([p.id for p in parts]))
+        )
+        removed += len(parts)
+    return removed

@@ -311,3 +311,43 @@ def test_status_codes(client: TestClient) -> None:
     assert r.status_code == 422
     assert client.get(f"{url}/incidents").json() == {"items": [], "next_cursor": None}
     assert client.get(f"{url}/incidents", headers=ingest).status_code == 403
+
+
+def test_compaction_keeps_every_window_and_leaves_one_part_per_kind(
+    client: TestClient, db: Any, settings: Any
+) -> None:
+    from sqlalchemy import func, select
+
+    from app.performance.incidents import run_due
+    from app.performance.tables import PerformancePart
+
+    setup_model(client)
+    records, truth = simulate(3000, seed=12)
+    for i in range(0, 3000, 250):  # small batches: several parts per block
+        post(client, records[i : i + 250])
+    feedback(client, records[:1500], truth[:1500])
+    feedback(client, records[:300], ["churn"] * 300)  # a change: a negative part too
+    before = windows(client)
+    with db.session(readonly=True) as s:
+        parts_before = s.scalar(select(func.count()).select_from(PerformancePart))
+    run_due(db, settings)
+    after = windows(client)
+    with db.session(readonly=True) as s:
+        per_group = s.execute(
+            select(func.count())
+            .select_from(PerformancePart)
+            .where(PerformancePart.block < 2)
+            .group_by(PerformancePart.block, PerformancePart.kind)
+        ).scalars()
+        assert set(per_group) == {1}  # finished blocks: one part per kind
+        parts_after = s.scalar(select(func.count()).select_from(PerformancePart))
+    assert parts_after < parts_before
+    for a, b in zip(before, after, strict=True):
+        for name in ("accuracy", "f1"):
+            for source in ("realized", "estimated"):
+                x, y = a["metrics"][name][source], b["metrics"][name][source]
+                assert (x is None) == (y is None)
+                if x is not None:
+                    assert y["value"] == pytest.approx(x["value"])
+                    assert y["n"] == x["n"]
+        assert a["rows"] == b["rows"] and a["window_start"] == b["window_start"]

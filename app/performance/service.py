@@ -24,10 +24,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.performance.blocks import AUDITED, POPULATION, REALIZED
+from app.performance.blocks import AUDITED, ESTIMATED, POPULATION, REALIZED
 from app.performance.fitting import Fitted, fitted
 from app.performance.tables import PerformanceIncident, PerformancePart
 from app.schemas import HIGHER_IS_BETTER, PerformanceSettings
@@ -51,7 +52,7 @@ SOURCES = ("realized", "audited", "estimated")
 
 @dataclass
 class BlockSums:
-    """One block's (or window's) sums, by kind; ``None`` where nothing was added."""
+    """A window's sums, by kind; ``None`` where nothing was added."""
 
     population: AuditSums | None = None
     audited: AuditSums | None = None
@@ -64,15 +65,6 @@ class BlockSums:
     def rows(self) -> int:
         return 0 if self.population is None else int(self.population.population)
 
-    def add(self, other: BlockSums) -> None:
-        self.population = _plus(self.population, other.population)
-        self.audited = _plus(self.audited, other.audited)
-        self.realized = _plus(self.realized, other.realized)
-        for ref, sums in other.estimated.items():
-            self.estimated[ref] = _plus(self.estimated.get(ref), sums)
-        self.first_ts = _earliest(self.first_ts, other.first_ts)
-        self.last_ts = _latest(self.last_ts, other.last_ts)
-
 
 def _plus(a: Any, b: Any) -> Any:
     if a is None:
@@ -80,14 +72,6 @@ def _plus(a: Any, b: Any) -> Any:
     if b is None:
         return a
     return a + b
-
-
-def _earliest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _latest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
-    return b if a is None else a if b is None else max(a, b)
 
 
 def _decode(task: str, kind: str, data: dict[str, Any]) -> Any:
@@ -100,10 +84,20 @@ def _decode(task: str, kind: str, data: dict[str, Any]) -> Any:
     return cls.from_json(data)
 
 
-def read_blocks(
+@dataclass(frozen=True)
+class _Part:
+    block: int
+    kind: str
+    reference_id: int
+    sums: dict[str, Any]
+    first_ts: dt.datetime | None
+    last_ts: dt.datetime | None
+
+
+def read_parts(
     session: Session, *, model: MonitoredModel, blocks: range, model_version: str | None
-) -> dict[int, BlockSums]:
-    """Each block's sums in ``blocks``: one read of their parts."""
+) -> dict[int, list[_Part]]:
+    """The parts of each block in ``blocks``: one read."""
     stmt = select(
         PerformancePart.block,
         PerformancePart.kind,
@@ -118,20 +112,48 @@ def read_blocks(
     )
     if model_version is not None:
         stmt = stmt.where(PerformancePart.model_version == model_version)
-    out: dict[int, BlockSums] = defaultdict(BlockSums)
+    out: dict[int, list[_Part]] = defaultdict(list)
     for block, kind, reference_id, data, first, last in session.execute(stmt):
-        part = BlockSums(first_ts=first, last_ts=last)
-        sums = _decode(model.task, kind, data)
-        if kind == POPULATION:
-            part.population = sums
-        elif kind == AUDITED:
-            part.audited = sums
-        elif kind == REALIZED:
-            part.realized = sums
-        else:
-            part.estimated[int(reference_id or 0)] = sums
-        out[int(block)].add(part)
+        out[int(block)].append(_Part(int(block), kind, int(reference_id or 0), data, first, last))
     return dict(out)
+
+
+def sum_audit(documents: Sequence[dict[str, Any]]) -> AuditSums:
+    """Many AuditSums documents added at once: one numpy sum per stratum (monitors'
+    AuditSums has no ``sum_json``; this is its counterpart)."""
+    strata: dict[str, list[Any]] = defaultdict(list)
+    for doc in documents:
+        for name, values in doc["strata"].items():
+            strata[name].append(values)
+    summed = {
+        name: np.sum(np.asarray(v, dtype=np.float64), axis=0).tolist() for name, v in strata.items()
+    }
+    return AuditSums.from_json({"kind": "audit", "version": 1, "strata": summed})
+
+
+def window_sums(task: str, parts: Sequence[_Part]) -> BlockSums:
+    """A window's sums from its blocks' parts: each kind's documents added at once."""
+    docs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    estimated: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for part in parts:
+        if part.kind == ESTIMATED:
+            estimated[part.reference_id].append(part.sums)
+        else:
+            docs[part.kind].append(part.sums)
+    realized_cls: Any = LabelledClassification if task == "classification" else LabelledRegression
+    estimated_cls: Any = (
+        EstimatedClassification if task == "classification" else EstimatedRegression
+    )
+    firsts = [p.first_ts for p in parts if p.first_ts is not None]
+    lasts = [p.last_ts for p in parts if p.last_ts is not None]
+    return BlockSums(
+        population=sum_audit(docs[POPULATION]) if docs[POPULATION] else None,
+        audited=sum_audit(docs[AUDITED]) if docs[AUDITED] else None,
+        realized=realized_cls.sum_json(docs[REALIZED]) if docs[REALIZED] else None,
+        estimated={ref: estimated_cls.sum_json(d) for ref, d in estimated.items()},
+        first_ts=min(firsts) if firsts else None,
+        last_ts=max(lasts) if lasts else None,
+    )
 
 
 def metric_names(model: MonitoredModel) -> tuple[str, ...]:
@@ -339,17 +361,19 @@ def windows(
     spec = WindowSpec.parse(model.window)
     ranges = [spec.window_blocks(last_block=b) for b in last]
     covered = range(min(r.start for r in ranges), max(r.stop for r in ranges))
-    per_block = read_blocks(session, model=model, blocks=covered, model_version=model_version)
+    per_block = read_parts(session, model=model, blocks=covered, model_version=model_version)
     fit = fitted(session, model.reference_id) if model.reference_id else None
     out = []
     for blocks in ranges:
-        total = BlockSums()
-        for b in blocks:
-            if b in per_block:
-                total.add(per_block[b])
+        parts = [p for b in blocks for p in per_block.get(b, ())]
         out.append(
             window_item(
-                model, total, blocks=blocks, spec=spec, fit=fit, model_version=model_version
+                model,
+                window_sums(model.task, parts),
+                blocks=blocks,
+                spec=spec,
+                fit=fit,
+                model_version=model_version,
             )
         )
     return out

@@ -72,10 +72,12 @@ def test_dashboard_draws_the_performance_chart(seeded: Live, context: Any, tmp_p
     assert chart.locator("line.reference").count() == 1
     assert chart.locator("line.floor").count() == 1
     assert chart.locator("rect.incident").count() == 1  # the open incident, shaded
-    labels = chart.locator("text.axis-label").all_inner_texts()
+    labels = chart.locator("text.axis-label").all_text_contents()
     assert "accuracy" in labels and any("window" in t for t in labels)
     assert chart.locator("text.tick").count() >= 5  # y ticks and the first/last window
-    assert "audited" in chart.locator("circle.point.audited").first.locator("title").inner_text()
+    assert "audited" in (
+        chart.locator("circle.point.audited").first.locator("title").text_content() or ""
+    )
     table = section.locator("table")
     assert table.locator("tbody tr").count() == 3
     assert table.locator(".badge", has_text="degraded").count() >= 1

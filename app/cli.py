@@ -7,6 +7,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from app.background import Background
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE
 
 
 def _settings() -> Settings:
@@ -121,6 +123,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _database_file(url: str) -> Path | None:
+    """The file of a SQLite URL, absolute (None for PostgreSQL or an in-memory database)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def _where(settings: Settings) -> str:
+    """The configured database, as a person can find it (a SQLite file by its absolute path)."""
+    file = _database_file(settings.database_url)
+    return f"sqlite:///{file}" if file else _redact(settings.database_url)
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from app.auth import SCOPES, new_key
     from app.db import Database, make_engine
@@ -130,6 +148,16 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     if not scopes or unknown:
         raise CliError(f"--scopes takes a comma-separated list of {', '.join(SCOPES)}")
     settings = _settings()
+    file = _database_file(settings.database_url)
+    if file is not None and not file.exists() and not args.create_database:
+        # A key in a database no server reads is a key that never works: run from the
+        # wrong folder, the default ./driftdesk.db is a new, empty file.
+        raise CliError(
+            f"no database at {file}: the server's DRIFTDESK_DATABASE_URL names the one to "
+            "use (run this from the server's folder, or set it); --create-database creates "
+            "a new one"
+        )
+    print(f"database: {_where(settings)}", file=sys.stderr)
     _migrate(settings)
     db = Database(make_engine(settings.database_url))
     with db.session() as session:
@@ -138,8 +166,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     db.dispose()
     print(secret)
     print(
-        f"key {row.id} ({args.name}, scopes {','.join(row.scopes)}): store the secret now, "
-        "it is not shown again",
+        f"key {row.id} ({args.name}, scopes {','.join(row.scopes)}) written to "
+        f"{_where(settings)}: store the secret now, it is not shown again",
         file=sys.stderr,
     )
     return EXIT_OK
@@ -173,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys_sub.add_parser("create", help="create a key and print its secret")
     create.add_argument("--name", required=True)
     create.add_argument("--scopes", required=True, help="comma-separated: ingest,review,admin")
+    create.add_argument(
+        "--create-database",
+        action="store_true",
+        help="create the SQLite database if it does not exist yet (by default: refuse)",
+    )
     create.set_defaults(func=cmd_keys_create)
     keys.set_defaults(func=lambda _a: _usage(keys))
 
@@ -253,7 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage(parser)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
         return code
+    except BrokenPipeError:
+        # `driftdesk status --json | head`: the reader left; what is unread is not an error.
+        # stdout goes to /dev/null so the interpreter's own flush at exit stays quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except CliError as exc:
         print(f"driftdesk: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -6,6 +6,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def test_keys_create_prints_a_working_key(tmp_path: Path) -> None:
         "ci",
         "--scopes",
         "ingest,review",
+        "--create-database",
         env={"DRIFTDESK_DATABASE_URL": url},
     )
     assert done.returncode == 0, done.stderr
@@ -75,6 +77,46 @@ def test_keys_create_prints_a_working_key(tmp_path: Path) -> None:
         assert client.get("/v1/models", headers=headers).status_code == 200
         assert client.get("/v1/models/x/predictions", headers=headers).status_code == 404
         assert client.get("/v1/keys", headers=headers).status_code == 403
+
+
+def test_keys_create_from_another_folder_creates_no_database(tmp_path: Path) -> None:
+    server_folder, elsewhere = tmp_path / "server", tmp_path / "elsewhere"
+    server_folder.mkdir()
+    elsewhere.mkdir()
+    assert run(server_folder, "migrate").returncode == 0  # the server's ./driftdesk.db
+    args = ("keys", "create", "--name", "ci", "--scopes", "review")
+
+    refused = run(elsewhere, *args)
+    assert refused.returncode == 1
+    assert refused.stdout == ""  # no secret that no server would accept
+    assert "Traceback" not in refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert str(elsewhere / "driftdesk.db") in line  # which database it would have written
+    assert "DRIFTDESK_DATABASE_URL" in line
+    assert "--create-database" in line
+    assert not (elsewhere / "driftdesk.db").exists()
+
+    done = run(server_folder, *args)  # from the server's folder: its database, named
+    assert done.returncode == 0, done.stderr
+    assert f"sqlite:///{server_folder / 'driftdesk.db'}" in done.stderr
+    assert done.stdout.startswith("dd_")
+
+    created = run(elsewhere, *args, "--create-database")
+    assert created.returncode == 0, created.stderr
+    assert (elsewhere / "driftdesk.db").exists()
+    assert f"sqlite:///{elsewhere / 'driftdesk.db'}" in created.stderr
+
+
+def test_start_up_logs_the_migrations_without_alembic_plugin_noise(tmp_path: Path) -> None:
+    code = (
+        "from app import logs, migrations; logs.configure('INFO', 'text'); "
+        f"migrations.upgrade('sqlite:///{tmp_path / 'dd.db'}')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "Running upgrade" in done.stderr  # the migrations themselves are still told
+    assert "setup plugin" not in done.stderr, done.stderr
 
 
 def test_keys_create_refuses_unknown_scopes(tmp_path: Path) -> None:

@@ -341,6 +341,27 @@ def test_a_rejected_or_missing_key_is_one_line(server: DriftdeskServer, tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("args", [["status", "--json"], ["status"], ["evaluate", "cli-clean"]])
+def test_a_reader_that_stops_early_is_no_error(server: DriftdeskServer, args: list[str]) -> None:
+    # `driftdesk status --json | head`: the reader is gone before the output is written
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "wb") as stdout:
+        done = subprocess.run(
+            [*driftdesk_command(), *args, "--url", server.url, "--key", ADMIN],
+            env={**os.environ, "DRIFTDESK_URL": ""},
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "BrokenPipe" not in done.stderr, done.stderr
+    assert done.stderr == ""
+    assert done.returncode == 141  # as a shell reports a command ended by SIGPIPE
+
+
+@pytest.mark.slow
 def test_unknown_model_and_missing_scope_are_one_line(server: DriftdeskServer) -> None:
     assert_one_line(run("evaluate", "nope", "--url", server.url, "--key", ADMIN), "not found")
     review = httpx.post(

@@ -58,6 +58,9 @@ class Dashboard:
     prediction_chart: Markup | None = None
     prediction_legend: list[tuple[str, str]] = field(default_factory=list)
     confidence_chart: Markup | None = None
+    # why a chart is empty, so the empty state says what to do
+    prediction_empty: str = ""
+    confidence_empty: str = ""
     volume_chart: Markup | None = None
     volume_total: int = 0
     performance_chart: Markup | None = None
@@ -178,12 +181,38 @@ def histogram_quantiles(hist: dict[str, Any], qs: Sequence[float]) -> list[float
     return out
 
 
-def _distribution_charts(board: Dashboard, session: Session, model: MonitoredModel) -> None:
-    if model.reference_id is None:
-        return
-    spec = get_spec(session, model.reference_id)
-    blocks = _block_counts(session, model, spec)
+def _empty_reason(column: str, *, reference: bool, in_reference: bool, blocks: bool) -> str:
+    """Why nothing of ``column`` (prediction, confidence) was counted, and what to do."""
+    if not reference:
+        return (
+            "the model has no reference yet: counts are taken in its bins "
+            "(POST /v1/models/{name}/reference)"
+        )
+    if not in_reference:
+        return (
+            f"the reference has no {column!r} column, so there are no bins to count "
+            f"{column}s in: upload a reference that carries it (the README's 'Reference data')"
+        )
     if not blocks:
+        return "no traffic counted against the current reference yet"
+    return f"the predictions since the reference carry no {column!r}"
+
+
+def _distribution_charts(board: Dashboard, session: Session, model: MonitoredModel) -> None:
+    spec = get_spec(session, model.reference_id) if model.reference_id is not None else None
+    blocks = _block_counts(session, model, spec) if spec is not None else []
+    for column, field_name in ((PREDICTION, "prediction"), (CONFIDENCE, "confidence")):
+        reason = _empty_reason(
+            field_name,
+            reference=spec is not None,
+            in_reference=spec is not None and column in spec.names,
+            blocks=bool(blocks),
+        ).replace("{name}", model.name)
+        if column == PREDICTION:
+            board.prediction_empty = reason
+        else:
+            board.confidence_empty = reason
+    if spec is None or not blocks:
         return
     labels = [f"block {b} (to {ts:%m-%d %H:%M})" for b, _, ts in blocks]
     if PREDICTION in spec.names:
@@ -235,7 +264,8 @@ def _distribution_charts(board: Dashboard, session: Session, model: MonitoredMod
 def _hour_bucket(session: Session) -> Any:
     if dialect(session) == POSTGRESQL:
         return cast(func.floor(func.extract("epoch", Prediction.ts) / 3600), Integer)
-    return cast(func.strftime("%s", Prediction.ts), Integer) / 3600
+    # integer division: `/` is true division in SQLAlchemy 2, so every second was its own bucket
+    return cast(func.strftime("%s", Prediction.ts), Integer) // 3600
 
 
 def ingest_volume(

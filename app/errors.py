@@ -118,7 +118,7 @@ def _pydantic_details(errors: Sequence[Any], data: Any = _NO_INPUT) -> list[dict
         loc = list(err.get("loc", ()))
         if loc[:1] == ["body"]:
             loc = _field_loc(loc[1:], data, missing=err.get("type") == "missing")
-        elif data is not _NO_INPUT and loc[:1] != ["query"]:
+        elif data is not _NO_INPUT and loc[:1] not in (["query"], ["path"], ["header"], ["cookie"]):
             loc = _field_loc(loc, data, missing=err.get("type") == "missing")
         same = by_loc.get(tuple(loc))
         if same is not None:  # the other branches of one union: one detail, every reason

@@ -20,7 +20,7 @@ from app.db import Database, make_engine
 from app.drift import endpoints as drift
 from app.errors import install_error_handlers
 from app.ingest import endpoints as predictions
-from app.middleware import BodyLimit
+from app.middleware import BodyLimit, JsonByDefault
 from app.ops import endpoints as ops
 from app.ops import metrics
 from app.performance import endpoints as performance
@@ -102,6 +102,7 @@ def create_app(
         openapi_tags=OPENAPI_TAGS,
     )
     install_error_handlers(app)
+    app.add_middleware(JsonByDefault)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -54,3 +54,53 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+_FORM = b"application/x-www-form-urlencoded"
+_JSON_START = b"{["
+
+
+class JsonByDefault:
+    """API bodies that are JSON are read as JSON whatever ``content-type`` says is absent.
+
+    ``curl -d '{...}'`` sends ``application/x-www-form-urlencoded``, and a bare
+    HTTP client may send no content type at all; no API route takes a form, so
+    a body that starts with ``{`` or ``[`` is taken for what it is. Multipart
+    uploads and explicit types (JSON, CSV, ...) pass untouched. The API
+    authenticates by header, never by cookie, so this opens no cross-site form
+    posts to it.
+    """
+
+    def __init__(self, app: ASGIApp, *, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
+        ctype = next((v for k, v in headers if k == b"content-type"), None)
+        if ctype is not None and ctype.split(b";")[0].strip().lower() != _FORM:
+            await self.app(scope, receive, send)
+            return
+        # peek at the body's first non-blank byte, keeping what was read to replay it
+        buffered: list[Message] = []
+        first = b""
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            first = message.get("body", b"").lstrip()[:1]
+            if first or not message.get("more_body", False):
+                break
+        if first and first in _JSON_START:
+            headers = [(k, v) for k, v in headers if k != b"content-type"]
+            headers.append((b"content-type", b"application/json"))
+            scope = {**scope, "headers": headers}
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -182,3 +183,39 @@ def test_unsupported_media_type_is_415(client: TestClient) -> None:
     )
     assert_error(r, 415, "unsupported_media_type")
     assert client.get("/v1/models/churn").json()["records"] == 0
+
+
+def test_a_bad_path_id_names_the_path_parameter(client: TestClient) -> None:
+    for path, name in (
+        ("/v1/tickets/abc", "ticket_id"),
+        ("/v1/alerts/not-a-number", "alert_id"),
+    ):
+        err = assert_error(client.get(path), 422, "validation_error")
+        assert err["details"][0]["loc"] == ["path", name], err
+        assert err["message"].startswith(f"path.{name}:"), err
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded"])
+def test_a_json_body_is_json_without_the_header(
+    client: TestClient, content_type: str | None
+) -> None:
+    # what `curl -d '{...}'` (form-urlencoded) or a bare client (no header) sends
+    headers = {"content-type": content_type} if content_type else {}
+    create_model_with_reference(client)
+    body = b'{"name": "ana", "scopes": ["review"]}'
+    r = client.post("/v1/keys", content=body, headers=headers)
+    assert r.status_code == 201, r.text
+    records = predictions(2, prefix=f"bare-{content_type}")
+    r = client.post(
+        "/v1/models/churn/predictions",
+        content=b'\n  {"predictions": ' + json.dumps(records).encode() + b"}",
+        headers=headers,
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == 2
+    r = client.post("/v1/tickets/claim", content=b"{}", headers=headers)
+    assert r.status_code in (200, 204), r.text
+    # a body that is not JSON still gets the contract's answer, not a guess
+    r = client.post("/v1/models/churn/predictions", content=b"age=41", headers=headers)
+    assert r.status_code in (415, 422), r.text
+    assert client.get("/v1/models/churn").json()["records"] == 2

@@ -1,5 +1,6 @@
 """The README documents every setting, so configuration docs cannot drift from the code."""
 
+import re
 from pathlib import Path
 
 from app.settings import Settings
@@ -21,3 +22,27 @@ def test_readme_shows_the_two_commands() -> None:
     text = README.read_text()
     assert "make run" in text
     assert "make test" in text
+
+
+def test_the_client_log_cost_in_the_text_is_the_benchmark_table_s() -> None:
+    text = README.read_text()
+    row = next(line for line in text.splitlines() if "bench/client_log.py" in line and "|" in line)
+    mean = re.search(r"mean \*\*([\d.]+) µs\*\*", row)
+    assert mean, row
+    prose = re.search(r"`log\(\)` returns at once \(([^)]*)\)", text)
+    assert prose, "the README no longer says what log() costs"
+    quoted = [float(x) for x in re.findall(r"([\d.]+) µs", prose.group(1))]
+    assert quoted and round(quoted[0]) == round(float(mean.group(1))), (prose.group(1), row)
+
+
+def test_the_demo_against_a_running_server_says_what_that_server_needs() -> None:
+    row = next(
+        line for line in README.read_text().splitlines() if line.startswith("| `driftdesk demo")
+    )
+    assert "--url" in row and "DRIFTDESK_ALLOW_PRIVATE_TARGETS=true" in row, row
+
+
+def test_the_readme_says_which_columns_a_reference_may_carry() -> None:
+    section = README.read_text().split("## Reference data", 1)[1].split("\n## ", 1)[0]
+    for column in ("`prediction`", "`confidence`", "`label`", "CSV", "Parquet"):
+        assert column in section, column

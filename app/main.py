@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import logs, ui
+from app import logs, openapi, ui
 from app.alerting import endpoints as alerts
 from app.auth import ensure_admin_key
 from app.background import Background
@@ -100,6 +100,8 @@ def create_app(
         lifespan=lifespan,
         default_response_class=JSON,
         openapi_tags=OPENAPI_TAGS,
+        docs_url=None,  # served by app.openapi from the package's assets (no CDN)
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(JsonByDefault)
@@ -126,6 +128,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(ops.router)
     ui.install(app)
+    openapi.install(app)
     return app
 
 

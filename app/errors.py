@@ -116,7 +116,9 @@ def _pydantic_details(errors: Sequence[Any], data: Any = _NO_INPUT) -> list[dict
     by_loc: dict[tuple[str | int, ...], dict[str, Any]] = {}
     for err in errors:
         loc = list(err.get("loc", ()))
-        if loc[:1] == ["body"]:
+        if err.get("type") == "json_invalid":
+            loc = ["body"]  # the body as a whole (pydantic adds the offset of the error)
+        elif loc[:1] == ["body"]:
             loc = _field_loc(loc[1:], data, missing=err.get("type") == "missing")
         elif data is not _NO_INPUT and loc[:1] not in (["query"], ["path"], ["header"], ["cookie"]):
             loc = _field_loc(loc, data, missing=err.get("type") == "missing")
@@ -192,6 +194,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSON:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail)
+        if exc.status_code == 400:
+            # the framework's answer to a body it cannot parse (JSON that is not UTF-8, a
+            # broken multipart upload): a 422 like any other invalid input, as the contract says
+            if message == "There was an error parsing the body":
+                message = "the body is not valid JSON (UTF-8)"
+            return _render(ValidationFailed.at(["body"], f"{message}: fix the request body"))
         if exc.status_code == 404 and message == "Not Found":
             message = "no such route: check the path against /docs"
         elif exc.status_code == 405:

@@ -125,10 +125,9 @@ def _error_response(status: int, description: str | None = None) -> dict[str, An
 
 def _errors_of(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     """The errors an API operation can answer, from what it takes."""
-    statuses = [401, 403]
+    # 404: a named thing that does not exist (a path id, ?model=, a body's "model")
+    statuses = [401, 403, 404]
     params = operation.get("parameters") or []
-    if "{" in path or any(p.get("in") == "query" for p in params):
-        statuses.append(404)  # a named thing that does not exist (a path id, ?model=)
     if method in _WRITES:
         statuses.append(409)
     if "requestBody" in operation:

@@ -219,3 +219,19 @@ def test_a_json_body_is_json_without_the_header(
     r = client.post("/v1/models/churn/predictions", content=b"age=41", headers=headers)
     assert r.status_code in (415, 422), r.text
     assert client.get("/v1/models/churn").json()["records"] == 2
+
+
+def test_a_body_that_is_not_json_is_a_422_naming_the_body(client: TestClient) -> None:
+    for body in (b"\xff\xfe", b"{not json"):
+        r = client.post("/v1/keys", content=body, headers={"content-type": "application/json"})
+        err = assert_error(r, 422, "validation_error")
+        assert err["details"][0]["loc"] == ["body"], err
+    create_model_with_reference(client)
+    boundary = "7c5156fb04a2177cf9e322ad31ebde44"
+    r = client.post(
+        "/v1/models/churn/reference",
+        content=f"--{boundary}\r\nNone--{boundary}--\r\n".encode(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    err = assert_error(r, 422, "validation_error")
+    assert err["details"][0]["loc"] == ["body"], err

@@ -109,7 +109,7 @@ def test_keys_create_from_another_folder_creates_no_database(tmp_path: Path) -> 
 
 def test_start_up_logs_the_migrations_without_alembic_plugin_noise(tmp_path: Path) -> None:
     code = (
-        "from app import logs, migrations; logs.configure('INFO', 'text'); "
+        "from app import logs; from app.ops import migrations; logs.configure('INFO', 'text'); "
         f"migrations.upgrade('sqlite:///{tmp_path / 'dd.db'}')"
     )
     done = subprocess.run(

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.catalog import active_model
+from app.catalog.service import active_model
 from app.db import Database
 from app.ui import dashboard
 from tests.factories import create_model, predictions, reference_records

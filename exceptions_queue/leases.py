@@ -38,12 +38,17 @@ def list_tickets(
     created_before: dt.datetime | None = None,
     created_after: dt.datetime | None = None,
     overdue_at: dt.datetime | None = None,
+    by_priority: bool = False,
+    after_priority: int | None = None,
 ) -> list[Ticket]:
-    """A page of tickets, oldest first (``limit + 1`` rows tell whether more follow)."""
+    """A page of tickets, oldest first, or in claim order with ``by_priority``
+    (``limit + 1`` rows tell whether more follow)."""
     return repository.list_tickets(
         session,
         limit=limit,
         after=after,
+        by_priority=by_priority,
+        after_priority=after_priority,
         status=status,
         kind=kind,
         model_id=model_id,

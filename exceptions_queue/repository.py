@@ -654,9 +654,18 @@ def list_tickets(
     created_before: dt.datetime | None = None,
     created_after: dt.datetime | None = None,
     overdue_at: dt.datetime | None = None,
+    by_priority: bool = False,
+    after_priority: int | None = None,
 ) -> list[Ticket]:
-    """Tickets oldest first, keyset-paginated on (created_at, id); ``limit + 1`` rows at most."""
-    stmt = select(Ticket).order_by(Ticket.created_at, Ticket.id).limit(limit + 1)
+    """Tickets oldest first, keyset-paginated on (created_at, id); ``limit + 1`` rows at most.
+
+    ``by_priority``: in the order a claim hands them out (highest priority, then oldest),
+    paginated on (priority, created_at, id) with ``after_priority`` beside ``after``.
+    """
+    order = (Ticket.created_at, Ticket.id)
+    if by_priority:
+        order = (Ticket.priority.desc(), *order)  # type: ignore[assignment]
+    stmt = select(Ticket).order_by(*order).limit(limit + 1)
     if status is not None:
         stmt = stmt.where(Ticket.status == status)
     if kind is not None:
@@ -673,9 +682,13 @@ def list_tickets(
         stmt = stmt.where(Ticket.status.in_(list(states.ACTIVE)), Ticket.due_at < overdue_at)
     if after is not None:
         ts, last = after
-        stmt = stmt.where(
-            or_(Ticket.created_at > ts, and_(Ticket.created_at == ts, Ticket.id > last))
-        )
+        later = or_(Ticket.created_at > ts, and_(Ticket.created_at == ts, Ticket.id > last))
+        if by_priority and after_priority is not None:
+            later = or_(
+                Ticket.priority < after_priority,
+                and_(Ticket.priority == after_priority, later),
+            )
+        stmt = stmt.where(later)
     return list(session.scalars(stmt))
 
 

@@ -235,11 +235,17 @@ def histogram_pair(
     *,
     labels: Sequence[str],
     title: str,
+    x_label: str = "",
     width: int = 300,
-    height: int = 90,
+    height: int = 132,
 ) -> Markup:
-    """Reference and window shares per bin, side by side (both normalised to 1)."""
-    pad_l, pad_r, pad_t, pad_b = 4, 4, 4, 4
+    """Reference and window shares per bin, side by side (both normalised to 1).
+
+    Labelled to be read without hovering: the y axis in percent of rows (0 and the
+    top), each category under its bars (or, for many numeric bins, the first, middle
+    and last bin), and the x axis named.
+    """
+    pad_l, pad_r, pad_t, pad_b = 30, 4, 6, 40
     n = len(reference)
     rt, wt = sum(reference) or 1, sum(window) or 1
     ref = [v / rt for v in reference]
@@ -247,19 +253,42 @@ def histogram_pair(
     top = max([*ref, *win], default=0) or 1
     inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
     step = inner_w / max(n, 1)
-    body: list[str] = []
+    base = pad_t + inner_h
+    body: list[str] = [
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{_tick(100 * top)}%</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{base}" text-anchor="end">0%</text>',
+        f'<text class="axis-label" x="9" y="{_f(pad_t + inner_h / 2)}" text-anchor="middle" '
+        f'transform="rotate(-90 9 {_f(pad_t + inner_h / 2)})">rows</text>',
+    ]
     for i in range(n):
         for k, (share, cls) in enumerate(((ref[i], "ref"), (win[i], "win"))):
             h = inner_h * share / top
             body.append(
                 f'<rect class="{cls}" x="{_f(pad_l + i * step + k * step / 2)}" '
-                f'y="{_f(pad_t + inner_h - h)}" width="{_f(max(step / 2 - 0.3, 0.4))}" '
+                f'y="{_f(base - h)}" width="{_f(max(step / 2 - 0.3, 0.4))}" '
                 f'height="{_f(h)}"><title>{escape(labels[i])}: '
                 f"{'reference' if cls == 'ref' else 'window'} {100 * share:.1f}%</title></rect>"
             )
-    body.append(
-        f'<line class="axis" x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - pad_r}" y2="{pad_t + inner_h}"/>'
-    )
+    body.append(f'<line class="axis" x1="{pad_l}" y1="{base}" x2="{width - pad_r}" y2="{base}"/>')
+    # category names under their bars when they fit; else the first, middle and last bin
+    fits = n <= 8
+    shown = range(n) if fits else sorted({0, n // 2, n - 1})
+    chars = max(int(step / 5.2), 3) if fits else 14
+    for i in shown:
+        text = labels[i] if len(labels[i]) <= chars else labels[i][: chars - 1] + "…"
+        x = pad_l + (i + 0.5) * step
+        anchor = "middle" if fits else ("start" if i == 0 else "end" if i == n - 1 else "middle")
+        if not fits:
+            x = pad_l if i == 0 else width - pad_r if i == n - 1 else x
+        body.append(
+            f'<text class="tick category" x="{_f(x)}" y="{base + 11}" text-anchor="{anchor}">'
+            f"{escape(text)}</text>"
+        )
+    if x_label:
+        body.append(
+            f'<text class="axis-label" x="{_f(pad_l + inner_w / 2)}" y="{height - 4}" '
+            f'text-anchor="middle">{escape(x_label)}</text>'
+        )
     return _svg(width, height, title, body, css="chart histogram")
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -148,7 +149,8 @@ def queue_page(
     age: str = "",
     cursor: str = "",
 ) -> Response:
-    """Waiting tickets (oldest first) with filters, counts per kind, ages and SLA state."""
+    """Tickets in the order "Claim next" hands them out (highest priority, then oldest),
+    with filters, counts per kind, ages and SLA state."""
     now = utcnow()
     warnings: list[str] = []
     kind = kind if kind in states.KINDS else ""
@@ -167,10 +169,13 @@ def queue_page(
                 warnings.append(exc.message)
                 model = ""
         after = None
+        after_priority = None
         if cursor:
             try:
                 position = decode_cursor(cursor)
                 after = cursor_position(position) if position else None
+                if position and isinstance(position.get("p"), int):
+                    after_priority = position["p"]
             except ValidationFailed:
                 warnings.append("That page link is no longer valid: showing the first page.")
         rows = service.list_tickets(
@@ -183,6 +188,8 @@ def queue_page(
             assignee=(principal.key_id if assignee == "me" else assignee) or None,
             created_before=now - dt.timedelta(seconds=min_age) if min_age else None,
             created_after=now - dt.timedelta(seconds=max_age) if max_age else None,
+            by_priority=True,
+            after_priority=after_priority,
         )
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
@@ -215,7 +222,13 @@ def queue_page(
             "ages": AGES,
             "reviewers": reviewers,
             "next_cursor": (
-                encode_cursor({"ts": rows[-1].created_at.isoformat(), "id": rows[-1].id})
+                encode_cursor(
+                    {
+                        "p": rows[-1].priority,
+                        "ts": rows[-1].created_at.isoformat(),
+                        "id": rows[-1].id,
+                    }
+                )
                 if more
                 else None
             ),
@@ -256,19 +269,20 @@ def next_ticket(
     exclude: int | None = None,
     model: str | None = None,
     kind: str | None = None,
-) -> Ticket | None:
-    """What to work on next: a ticket this key still holds, else a fresh claim."""
-    for held in service.list_tickets(session, limit=100, assignee=principal.key_id):
+) -> tuple[Ticket | None, bool]:
+    """What to work on next, within the filters: a ticket this key still holds, else a
+    fresh claim; and whether it is a fresh claim."""
+    model_id = catalog.get_model(session, model).id if model else None
+    kind = kind if kind in states.KINDS else None
+    for held in service.list_tickets(
+        session, limit=100, assignee=principal.key_id, model_id=model_id, kind=kind
+    ):
         if held.id != exclude and held.lease_expires_at and held.lease_expires_at > now:
-            return held
-    return service.claim(
-        session,
-        actor=actor_of(principal),
-        now=now,
-        lease=lease,
-        model_id=catalog.get_model(session, model).id if model else None,
-        kind=kind if kind in states.KINDS else None,
+            return held, False
+    claimed = service.claim(
+        session, actor=actor_of(principal), now=now, lease=lease, model_id=model_id, kind=kind
     )
+    return claimed, claimed is not None
 
 
 def _go_next(
@@ -281,7 +295,7 @@ def _go_next(
     forget_summaries()
     try:
         with unit_of_work(request) as session:
-            ticket = next_ticket(
+            ticket, fresh = next_ticket(
                 session,
                 principal=principal,
                 lease=_lease(request),
@@ -291,12 +305,23 @@ def _go_next(
                 kind=filters.get("kind") or None,
             )
             ticket_id = ticket.id if ticket else None
+            token = ticket.lease_token if ticket is not None else None
     except REFUSALS as exc:
-        return fail(request, exc, "/ui/queue")
+        return fail(request, exc, queue_url(filters))
+    # after a resolve or dismiss, the ticket claimed for the reviewer is remembered, so
+    # that undoing the resolution gives it back to the queue instead of holding it
+    auto = (ticket_id, token) if done and fresh and ticket_id and token else None
+    ui.remember_auto_claim(auto)
     if ticket_id is None:
         ui.flash("Nothing left to claim" + (" with these filters." if filters else "."))
-        return redirect(request, "/ui/queue")
+        return redirect(request, queue_url(filters))
     return redirect(request, f"/ui/tickets/{ticket_id}")
+
+
+def queue_url(filters: dict[str, str]) -> str:
+    """The queue page with the filters the reviewer claims under."""
+    kept = {k: v for k, v in filters.items() if k in ("model", "kind") and v}
+    return "/ui/queue" + (f"?{urlencode(kept)}" if kept else "")
 
 
 @router.post("/queue/claim", dependencies=[CsrfDep])
@@ -545,8 +570,9 @@ def release(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
     )
     if error is not None:
         return fail(request, error, f"/ui/tickets/{ticket_id}")
-    ui_session.load(request).flash(f"Ticket {ticket_id} released back to the queue.")
-    return redirect(request, "/ui/queue")
+    ui = ui_session.load(request)
+    ui.flash(f"Ticket {ticket_id} released back to the queue.")
+    return redirect(request, queue_url(ui.claim_filter))  # r keeps the filters
 
 
 @router.post("/tickets/{ticket_id}/reopen", dependencies=[CsrfDep])
@@ -567,8 +593,35 @@ def reopen(request: Request, ticket_id: int, principal: ViewerDep) -> Response:
     ui.remember_undo(None)
     if error is not None:
         return fail(request, error, f"/ui/tickets/{ticket_id}")
-    ui.flash(f"Ticket {ticket_id} reopened: its labels are retracted and you hold it again.")
+    given_back = _release_auto_claim(request, principal, keep=ticket_id)
+    ui.flash(
+        f"Ticket {ticket_id} reopened: its labels are retracted and you hold it again."
+        + (f" Ticket {given_back} went back to the queue." if given_back else "")
+    )
     return redirect(request, f"/ui/tickets/{ticket_id}")
+
+
+def _release_auto_claim(request: Request, principal: Principal, *, keep: int) -> int | None:
+    """Release the ticket claimed for the reviewer after the resolution just undone.
+
+    It was claimed by the UI, not chosen by the reviewer, who is now back on the
+    reopened ticket: held, it would wait out its lease (15 minutes) unseen. A
+    ticket the reviewer already acted on is left alone (the release is refused).
+    """
+    ui = ui_session.load(request)
+    auto = ui.auto_claim
+    ui.remember_auto_claim(None)
+    if auto is None or auto[0] == keep:
+        return None
+    auto_id, token = auto
+    error = _act(
+        request,
+        auto_id,
+        lambda session: service.release(
+            session, ticket_id=auto_id, actor=actor_of(principal), lease_token=token, now=utcnow()
+        ),
+    )
+    return None if error is not None else auto_id
 
 
 @router.post("/tickets/{ticket_id}/heartbeat", dependencies=[CsrfDep])

@@ -53,6 +53,9 @@ class UiSession:
     undo: int | None = None
     # the queue filters of the last "Claim next" (model, kind): "next" keeps to them
     claim_filter: dict[str, str] = field(default_factory=dict)
+    # the ticket the UI claimed after the last resolution, with its lease token: undoing
+    # that resolution releases it
+    auto_claim: tuple[int, str] | None = None
     changed: bool = False
 
     def sign_in(self, key: ApiKey) -> None:
@@ -81,6 +84,11 @@ class UiSession:
         self.undo = ticket_id
         self.changed = True
 
+    def remember_auto_claim(self, claim: tuple[int, str] | None) -> None:
+        if claim != self.auto_claim:
+            self.auto_claim = claim
+            self.changed = True
+
     def set_claim_filter(self, filters: dict[str, str]) -> None:
         self.claim_filter = filters
         self.changed = True
@@ -93,6 +101,7 @@ class UiSession:
             "f": self.flashes,
             "u": self.undo,
             "q": self.claim_filter,
+            "a": list(self.auto_claim) if self.auto_claim else None,
         }
 
 
@@ -116,6 +125,7 @@ def load(request: Request) -> UiSession:
                 key_hash=data.get("h"),
                 flashes=[(str(a), str(b)) for a, b in data.get("f") or []],
                 undo=data["u"] if isinstance(data.get("u"), int) else None,
+                auto_claim=_auto_claim(data.get("a")),
                 claim_filter={
                     str(k): str(v)
                     for k, v in (data.get("q") or {}).items()
@@ -124,6 +134,14 @@ def load(request: Request) -> UiSession:
             )
     request.state.ui_session = session
     return session
+
+
+def _auto_claim(value: Any) -> tuple[int, str] | None:
+    if isinstance(value, list) and len(value) == 2:
+        ticket_id, token = value
+        if isinstance(ticket_id, int) and isinstance(token, str):
+            return ticket_id, token
+    return None
 
 
 def save(request: Request, response: Response) -> Response:

@@ -220,6 +220,11 @@ def drift_charts(
                     win_c,
                     labels=labels,
                     title=f"{name}: reference (grey) against the evaluated window (red)",
+                    x_label=(
+                        f"{name} (bins at reference quantiles)"
+                        if ref_h["kind"] == "numerical"
+                        else f"{name} (categories)"
+                    ),
                 ),
                 detector=r.get("detector"),
                 statistic=r.get("statistic"),

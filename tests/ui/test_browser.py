@@ -131,8 +131,8 @@ def test_sign_in_claim_label_with_keyboard_and_undo(
     assert ticket_id(page) == second  # the ticket still held comes next
 
     with page.expect_navigation():
-        page.keyboard.press("r")  # r: release back to the queue
-    assert page.url.endswith("/ui/queue")
+        page.keyboard.press("r")  # r: release back to the queue, with the filters claimed under
+    assert page.url.endswith("/ui/queue?kind=low_confidence")
     assert ticket_row(seeded, second).status == "open"
 
 

@@ -2,17 +2,15 @@
 
 Evidently rescans raw rows (seconds per 10k rows), so the report compares the
 reference's stored sample with at most ``report_sample_rows`` of the window's
-rows, and the result is cached per evaluation in this process.
+rows, and the result is cached per database and evaluation in this process.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from app.caching import PerDatabaseCache
 from app.drift.service import window_predictions_query
 from app.drift.tables import DriftEvaluation
 from app.errors import NotFound
@@ -21,9 +19,7 @@ from app.reference.service import load_sample, prediction_columns
 from monitors.report import build_report
 from storage.tables import MonitoredModel, Prediction, Reference
 
-_CACHE: OrderedDict[int, str] = OrderedDict()
-_LOCK = threading.Lock()
-_CACHE_SIZE = 16
+_cache: PerDatabaseCache[str] = PerDatabaseCache(16)
 
 
 def window_sample(
@@ -38,16 +34,17 @@ def window_sample(
 def report_html(
     session: Session, *, model: MonitoredModel, evaluation_id: int, sample_rows: int
 ) -> str:
-    with _LOCK:
-        if evaluation_id in _CACHE:
-            _CACHE.move_to_end(evaluation_id)
-            return _CACHE[evaluation_id]
+    # whose evaluation it is is checked before the cache is: a cached report must not
+    # be readable under another model's name
     evaluation = session.get(DriftEvaluation, evaluation_id)
     if evaluation is None or evaluation.model_id != model.id:
         raise NotFound(
             f"no evaluation {evaluation_id} for model {model.name!r}: "
             f"list them with GET /v1/models/{model.name}/drift"
         )
+    cached = _cache.get(session, evaluation_id)
+    if cached is not None:
+        return cached
     reference = session.get(Reference, evaluation.reference_id)
     assert reference is not None
     current = window_sample(session, model, evaluation, sample_rows)
@@ -73,8 +70,5 @@ def report_html(
             f"({evaluation.rows} rows; report on a sample of {len(current)})"
         ),
     )
-    with _LOCK:
-        _CACHE[evaluation_id] = html
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+    _cache.put(session, evaluation_id, html)
     return html

@@ -210,6 +210,20 @@ def test_report_is_standalone_html(client: TestClient, db: Database, settings: S
     )
 
 
+def test_a_cached_report_is_not_served_under_another_models_name(client: TestClient) -> None:
+    create_model_with_reference(client)
+    create_model_with_reference(client, name="other")
+    post(client, predictions(600, seed=32, age_shift=10))
+    evaluation = client.post("/v1/models/churn/drift/evaluate").json()
+    params = {"evaluation": evaluation["id"]}
+    # the first read builds and caches the report; the second, under a model the
+    # evaluation does not belong to, must still be refused
+    assert client.get("/v1/models/churn/drift/report", params=params).status_code == 200
+    r = client.get("/v1/models/other/drift/report", params=params)
+    assert r.status_code == 404, r.text
+    assert f"no evaluation {evaluation['id']} for model 'other'" in r.json()["error"]["message"]
+
+
 def test_drift_routes_need_the_right_scope(client: TestClient) -> None:
     create_model_with_reference(client)
     ingest = make_key(client, "ingest")
@@ -257,18 +271,18 @@ def test_due_windows_are_judged_before_the_write_transaction(
     create_model_with_reference(client)
     post(client, predictions(1000, seed=51))
     post(client, predictions(1000, seed=52, prefix="shift", age_shift=15.0))
-    judged_in_writes = []
+    judged: list[tuple[int, bool]] = []
     judge = service.judge_window
 
     def spy(session: Any, **kwargs: Any) -> Any:
         readonly = session.get_bind().get_execution_options().get("driftdesk_readonly", False)
-        if not readonly:
-            judged_in_writes.append(kwargs["last_block"])
+        judged.append((kwargs["last_block"], readonly))
         return judge(session, **kwargs)
 
     monkeypatch.setattr(service, "judge_window", spy)
     assert run_evaluator(db, settings) == 1
-    assert judged_in_writes == []
+    assert judged, "the evaluator never judged a window through service.judge_window"
+    assert [block for block, readonly in judged if not readonly] == []
     with db.session(readonly=True) as s:
         stored = s.scalars(select(DriftCalibration.window_rows)).all()
     assert stored  # the calibration computed while judging was stored with the evaluation

@@ -6,16 +6,33 @@ from pathlib import Path
 from app.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+TABLE_MARKER = "<!-- settings-table:"
 
 
-def test_every_setting_is_in_the_readme() -> None:
+def settings_table() -> str:
+    """The README's configuration table: the rows after its marker comment."""
     text = README.read_text()
-    missing = [
-        f"DRIFTDESK_{name.upper()}"
-        for name in Settings.model_fields
-        if f"DRIFTDESK_{name.upper()}" not in text
-    ]
+    assert TABLE_MARKER in text, f"the README lost its {TABLE_MARKER} ... --> comment"
+    rows = []
+    for line in text.split(TABLE_MARKER, 1)[1].splitlines()[1:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return "\n".join(rows)
+
+
+def test_every_setting_is_in_the_readme_exactly_once() -> None:
+    table = settings_table()
+    names = [f"DRIFTDESK_{name.upper()}" for name in Settings.model_fields]
+    counts = {name: len(re.findall(rf"`{name}`", table)) for name in names}
+    missing = [name for name, n in counts.items() if n == 0]
+    twice = [name for name, n in counts.items() if n > 1]
     assert missing == [], f"add these to the README's configuration table: {missing}"
+    assert twice == [], f"these stand more than once in the README's configuration table: {twice}"
+    unknown = sorted(set(re.findall(r"`(DRIFTDESK_[A-Z0-9_]+)`", table)) - set(names))
+    assert unknown == [], (
+        f"the README's configuration table lists settings that do not exist: {unknown}"
+    )
 
 
 def test_readme_shows_the_two_commands() -> None:

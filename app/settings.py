@@ -127,10 +127,6 @@ class Settings(BaseSettings):
                 value = "postgresql+psycopg://" + value.removeprefix(prefix)
         return value
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 @lru_cache
 def get_settings() -> Settings:

@@ -392,15 +392,6 @@ def finish(
     )
 
 
-def set_qc_result(session: Session, *, ticket_id: int, agreed: bool) -> None:
-    session.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket_id)
-        .values(qc_agreed=agreed)
-        .execution_options(synchronize_session=False)
-    )
-
-
 def reopen(
     session: Session,
     *,

@@ -349,45 +349,71 @@ def calibrate(
     >>> Calibration.from_dict(small.to_dict()) == small
     True
     """
+    _check_simulation_sizes(window_rows, n_simulations)
+    reference = _check_counts(spec, reference_counts, "reference")
+    kinds = spec.kinds
+    features = [
+        _calibrate_feature(
+            spec,
+            reference,
+            name,
+            config.detector_for(name, kinds[name]),
+            window_rows=window_rows,
+            alpha=config.alpha,
+            n_simulations=n_simulations,
+            seed=seed,
+        )
+        for name in _select(spec, names)
+    ]
+    return Calibration(
+        window_rows=window_rows,
+        alpha=config.alpha,
+        n_simulations=n_simulations,
+        seed=seed,
+        # a feature with no present value has nothing to resample: evaluate does not test it
+        features=tuple(f for f in features if f is not None),
+    )
+
+
+def _check_simulation_sizes(window_rows: int, n_simulations: int) -> None:
     if isinstance(window_rows, bool) or not isinstance(window_rows, int) or window_rows < 1:
         raise ValueError("window_rows must be a positive whole number")
     if isinstance(n_simulations, bool) or not isinstance(n_simulations, int):
         raise ValueError("n_simulations must be a whole number")
     if n_simulations < 10:
         raise ValueError("n_simulations must be at least 10")
-    reference = _check_counts(spec, reference_counts, "reference")
-    selected = _select(spec, names)
-    kinds = spec.kinds
-    features: list[FeatureCalibration] = []
-    for name in selected:
-        detector = config.detector_for(name, kinds[name])
-        values, missing = spec.split(name, reference)
-        n_ref = int(values.sum())
-        if n_ref == 0:
-            continue  # nothing to resample; evaluate does not test such a feature
-        n_win = max(1, round(window_rows * n_ref / (n_ref + missing)))
-        p = values / n_ref
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        refs = rng.multinomial(n_ref, p, size=n_simulations).astype(np.float64)
-        wins = rng.multinomial(n_win, p, size=n_simulations).astype(np.float64)
-        null = np.sort(detector.effect(refs, wins, _edges(spec, name)))
-        quantile = float(np.quantile(null, 1.0 - config.alpha, method="higher"))
-        features.append(
-            FeatureCalibration(
-                name=name,
-                detector=detector.name,
-                effect=detector.effect_name,
-                window_rows=n_win,
-                quantile=quantile,
-                null=tuple(float(v) for v in null),
-            )
-        )
-    return Calibration(
-        window_rows=window_rows,
-        alpha=config.alpha,
-        n_simulations=n_simulations,
-        seed=seed,
-        features=tuple(features),
+
+
+def _calibrate_feature(
+    spec: SketchSpec,
+    reference: npt.NDArray[np.int64],
+    name: str,
+    detector: Detector,
+    *,
+    window_rows: int,
+    alpha: float,
+    n_simulations: int,
+    seed: int,
+) -> FeatureCalibration | None:
+    """One feature's null effects (simulated), or None when it has no present value."""
+    values, missing = spec.split(name, reference)
+    n_ref = int(values.sum())
+    if n_ref == 0:
+        return None
+    n_win = max(1, round(window_rows * n_ref / (n_ref + missing)))
+    p = values / n_ref
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    refs = rng.multinomial(n_ref, p, size=n_simulations).astype(np.float64)
+    wins = rng.multinomial(n_win, p, size=n_simulations).astype(np.float64)
+    null = np.sort(detector.effect(refs, wins, _edges(spec, name)))
+    quantile = float(np.quantile(null, 1.0 - alpha, method="higher"))
+    return FeatureCalibration(
+        name=name,
+        detector=detector.name,
+        effect=detector.effect_name,
+        window_rows=n_win,
+        quantile=quantile,
+        null=tuple(float(v) for v in null),
     )
 
 
@@ -518,74 +544,33 @@ def evaluate(
     window = _check_counts(spec, window_counts, "window")
     selected = _select(spec, names)
     rows = spec.rows(window)
-    reference_rows = spec.rows(reference)
     enough = rows >= config.min_rows
-    kinds = spec.kinds
-
-    # Which features are tested, and which of those need a calibrated threshold.
-    testable: dict[str, tuple[Detector, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
-    for name in selected:
-        detector = config.detector_for(name, kinds[name])
-        ref_values, _ = spec.split(name, reference)
-        win_values, _ = spec.split(name, window)
-        if enough and int(win_values.sum()) >= config.min_rows and int(ref_values.sum()) > 0:
-            testable[name] = (detector, ref_values, win_values)
+    testable = _testable(spec, reference, window, selected, config=config, enough=enough)
     auto = [n for n in testable if config.fixed_min_effect(n) is None]
-    if auto and calibration is None:
-        calibration = calibrate(spec, reference, window_rows=rows, config=config, names=auto)
-    if auto and calibration is not None and calibration.alpha != config.alpha:
-        raise ValueError(
-            f"the calibration was made at alpha={calibration.alpha}, "
-            f"the config asks for alpha={config.alpha}: recalibrate"
+    if auto:
+        calibration = _calibration_for(
+            spec, reference, calibration, window_rows=rows, config=config, names=auto
         )
-
-    tested: dict[str, _Tested] = {}
-    for name, (detector, ref_values, win_values) in testable.items():
-        threshold = config.fixed_min_effect(name)
-        if threshold is None:
-            assert calibration is not None
-            threshold = max(detector.threshold, _null_quantile(calibration, name, detector, rows))
-        result = detector(ref_values, win_values, _edges(spec, name), threshold=threshold)
-        tested[name] = _Tested(result.statistic, result.p_value, result.effect, threshold)
-
-    raw: dict[str, float] = {}
-    for name, outcome in tested.items():
-        if outcome.p_value is not None:
-            raw[name] = outcome.p_value
-    corrected = adjust(list(raw.values()), config.correction)
-    adjusted = {name: float(v) for name, v in zip(raw, corrected, strict=True)}
-
-    features: list[FeatureDrift] = []
-    for name in selected:
-        detector = config.detector_for(name, kinds[name])
-        ref_values, ref_missing = spec.split(name, reference)
-        win_values, win_missing = spec.split(name, window)
-        t = tested.get(name)
-        adj = adjusted.get(name)
-        drifted = (
-            t is not None
-            and t.effect >= t.threshold
-            and (t.p_value is None or (adj is not None and adj <= config.alpha))
+    tested = {
+        name: _test(spec, name, detector, ref_values, win_values, config, calibration, rows)
+        for name, (detector, ref_values, win_values) in testable.items()
+    }
+    adjusted = _adjusted_p_values(tested, config)
+    reference_rows = spec.rows(reference)
+    kinds = spec.kinds
+    features = tuple(
+        _feature_drift(
+            name,
+            kinds[name],
+            spec.split(name, reference)[1] / reference_rows if reference_rows else None,
+            spec.split(name, window),
+            rows=rows,
+            tested=tested.get(name),
+            adjusted_p_value=adjusted.get(name),
+            config=config,
         )
-        features.append(
-            FeatureDrift(
-                name=name,
-                kind=kinds[name],
-                detector=detector.name,
-                statistic=None if t is None else t.statistic,
-                p_value=None if t is None else t.p_value,
-                adjusted_p_value=adj,
-                effect=None if t is None else t.effect,
-                threshold=None if t is None else t.threshold,
-                drifted=bool(drifted),
-                rows=int(win_values.sum()),
-                missing_fraction=win_missing / rows if rows else None,
-                reference_missing_fraction=(
-                    ref_missing / reference_rows if reference_rows else None
-                ),
-                effect_measure=detector.effect_name,
-            )
-        )
+        for name in selected
+    )
     any_drift = any(f.drifted for f in features)
     status: Status = "insufficient_data" if not enough else ("drift" if any_drift else "ok")
     return DriftResult(
@@ -593,7 +578,114 @@ def evaluate(
         drifted=any_drift,
         rows=rows,
         reference_rows=reference_rows,
-        features=tuple(features),
+        features=features,
+    )
+
+
+_Testable = tuple[Detector, npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def _testable(
+    spec: SketchSpec,
+    reference: npt.NDArray[np.int64],
+    window: npt.NDArray[np.int64],
+    selected: Sequence[str],
+    *,
+    config: DriftConfig,
+    enough: bool,
+) -> dict[str, _Testable]:
+    """The features with enough present values on both sides to be tested, with their values."""
+    kinds = spec.kinds
+    testable: dict[str, _Testable] = {}
+    for name in selected:
+        detector = config.detector_for(name, kinds[name])
+        ref_values, _ = spec.split(name, reference)
+        win_values, _ = spec.split(name, window)
+        if enough and int(win_values.sum()) >= config.min_rows and int(ref_values.sum()) > 0:
+            testable[name] = (detector, ref_values, win_values)
+    return testable
+
+
+def _calibration_for(
+    spec: SketchSpec,
+    reference: npt.NDArray[np.int64],
+    calibration: Calibration | None,
+    *,
+    window_rows: int,
+    config: DriftConfig,
+    names: Sequence[str],
+) -> Calibration:
+    """The given calibration (made at the config's alpha), or one computed for ``names`` now."""
+    if calibration is None:
+        return calibrate(spec, reference, window_rows=window_rows, config=config, names=names)
+    if calibration.alpha != config.alpha:
+        raise ValueError(
+            f"the calibration was made at alpha={calibration.alpha}, "
+            f"the config asks for alpha={config.alpha}: recalibrate"
+        )
+    return calibration
+
+
+def _test(
+    spec: SketchSpec,
+    name: str,
+    detector: Detector,
+    ref_values: npt.NDArray[np.int64],
+    win_values: npt.NDArray[np.int64],
+    config: DriftConfig,
+    calibration: Calibration | None,
+    rows: int,
+) -> _Tested:
+    """One feature's detector run, at its fixed or calibrated threshold."""
+    threshold = config.fixed_min_effect(name)
+    if threshold is None:
+        assert calibration is not None
+        threshold = max(detector.threshold, _null_quantile(calibration, name, detector, rows))
+    result = detector(ref_values, win_values, _edges(spec, name), threshold=threshold)
+    return _Tested(result.statistic, result.p_value, result.effect, threshold)
+
+
+def _adjusted_p_values(tested: Mapping[str, _Tested], config: DriftConfig) -> dict[str, float]:
+    """The p-values of the tested features with one, corrected for testing them all."""
+    raw = {name: t.p_value for name, t in tested.items() if t.p_value is not None}
+    corrected = adjust(list(raw.values()), config.correction)
+    return {name: float(v) for name, v in zip(raw, corrected, strict=True)}
+
+
+def _feature_drift(
+    name: str,
+    kind: FeatureKind,
+    reference_missing_fraction: float | None,
+    window_split: tuple[npt.NDArray[np.int64], int],
+    *,
+    rows: int,
+    tested: _Tested | None,
+    adjusted_p_value: float | None,
+    config: DriftConfig,
+) -> FeatureDrift:
+    """The verdict on one feature (an untested one gets Nones and ``drifted=False``)."""
+    detector = config.detector_for(name, kind)
+    win_values, win_missing = window_split
+    t, adj = tested, adjusted_p_value
+    drifted = (
+        t is not None
+        and t.effect >= t.threshold
+        and (t.p_value is None or (adj is not None and adj <= config.alpha))
+    )
+    return FeatureDrift(
+        name=name,
+        kind=kind,
+        detector=detector.name,
+        statistic=None if t is None else t.statistic,
+        p_value=None if t is None else t.p_value,
+        adjusted_p_value=adj,
+        effect=None if t is None else t.effect,
+        threshold=None if t is None else t.threshold,
+        drifted=bool(drifted),
+        rows=int(win_values.sum()),
+        missing_fraction=win_missing / rows if rows else None,
+        reference_missing_fraction=reference_missing_fraction,
+        effect_measure=detector.effect_name,
     )
 
 

@@ -161,6 +161,18 @@ def send(
             extra={"channel_kind": kind, "delivery_id": delivery_id, "alert_id": message.alert_id},
         )
         result = DeliveryOutcome.retry(f"internal error while sending: {type(exc).__name__}")
+    _log_outcome(kind, target, message, delivery_id, result, started)
+    return result
+
+
+def _log_outcome(
+    kind: ChannelKind,
+    target: str,
+    message: AlertMessage,
+    delivery_id: str,
+    result: DeliveryOutcome,
+    started: float,
+) -> None:
     logger.log(
         _LOG_LEVEL[result.outcome],
         "alert delivery %s",
@@ -180,4 +192,3 @@ def send(
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         },
     )
-    return result

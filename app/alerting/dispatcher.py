@@ -231,6 +231,27 @@ def send_claimed(
 
 
 # --------------------------------------------------------------------------- mark
+def _delivery_values(sent: Sent, *, now: dt.datetime) -> dict[str, Any]:
+    """The delivery's columns after this attempt: delivered, pending a retry, or dead."""
+    c, result = sent.claimed, sent.result
+    values: dict[str, Any] = {
+        "lease_token": None,
+        "last_error": result.error,
+        "last_status_code": result.status_code,
+        "last_response": result.response_excerpt or None,
+    }
+    delay = retry_delay(result, c.attempt)
+    if result.outcome is Outcome.DELIVERED:
+        values.update(status="delivered", delivered_at=now)
+    elif delay is not None:
+        values.update(status="pending", next_attempt_at=now + dt.timedelta(seconds=delay))
+    else:
+        if result.outcome is Outcome.RETRY:
+            values["last_error"] = f"{result.error} (gave up after {c.attempt} attempts)"
+        values.update(status="dead", dead_at=now)
+    return values
+
+
 def mark(session: Session, sent: Sent, *, now: dt.datetime) -> str:
     """Store the outcome of one attempt; returns the delivery's new status, or ``lost``."""
     c, result = sent.claimed, sent.result
@@ -247,21 +268,7 @@ def mark(session: Session, sent: Sent, *, now: dt.datetime) -> str:
             response=result.response_excerpt or None,
         )
     )
-    values: dict[str, Any] = {
-        "lease_token": None,
-        "last_error": result.error,
-        "last_status_code": result.status_code,
-        "last_response": result.response_excerpt or None,
-    }
-    delay = retry_delay(result, c.attempt)
-    if result.outcome is Outcome.DELIVERED:
-        values.update(status="delivered", delivered_at=now)
-    elif delay is not None:
-        values.update(status="pending", next_attempt_at=now + dt.timedelta(seconds=delay))
-    else:
-        if result.outcome is Outcome.RETRY:
-            values["last_error"] = f"{result.error} (gave up after {c.attempt} attempts)"
-        values.update(status="dead", dead_at=now)
+    values = _delivery_values(sent, now=now)
     marked = session.execute(
         update(AlertDelivery)
         .where(
@@ -279,29 +286,35 @@ def mark(session: Session, sent: Sent, *, now: dt.datetime) -> str:
         )
         return "lost"
     status: str = values["status"]
+    _report_channel_health(session, sent, status=status, error=values["last_error"], now=now)
+    return status
+
+
+def _report_channel_health(
+    session: Session, sent: Sent, *, status: str, error: str | None, now: dt.datetime
+) -> None:
+    """A delivered message resolves its channel's failure report; a dead one raises it."""
+    c = sent.claimed
     channel = session.get(AlertChannel, c.channel_id)
-    if channel is None:
-        return status
+    if channel is None or status not in ("delivered", "dead"):
+        return
     if status == "delivered":
         if c.message.rule not in QUIET_RULES:
             rules.channel_recovered(session, channel=channel, now=now)
-        return status
-    if status != "dead":
-        return status
-    disabled = result.outcome is Outcome.DISABLE_CHANNEL
+        return
+    disabled = sent.result.outcome is Outcome.DISABLE_CHANNEL
     if disabled:
-        disable_channel(session, channel=channel, reason=values["last_error"] or "", now=now)
+        disable_channel(session, channel=channel, reason=error or "", now=now)
     if c.message.rule not in QUIET_RULES:
         delivery = session.get_one(AlertDelivery, c.delivery_id)
         rules.channel_failed(
             session,
             channel=channel,
             delivery=delivery,
-            error=values["last_error"] or "unknown error",
+            error=error or "unknown error",
             disabled=disabled,
             now=now,
         )
-    return status
 
 
 def disable_channel(

@@ -33,22 +33,21 @@ import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.alerting import outbox
+from app.alerting import outbox, repository
 from app.alerting.message import Severity, format_timestamp
-from app.alerting.tables import Alert, AlertChannel, AlertDelivery
+from app.alerting.tables import AlertChannel, AlertDelivery
 from app.db import Database
 from app.drift.events import IncidentClosed, IncidentOpened
 from app.performance.events import PerformanceDegraded, PerformanceRecovered
 from app.settings import Settings
 from exceptions_queue import repository as queue
 from exceptions_queue.resolving import RetrainingReady
-from exceptions_queue.tables import Ticket
 from storage.base import utcnow
 from storage.sql import LockKey, advisory_lock
 from storage.tables import MonitoredModel
@@ -92,22 +91,12 @@ def drift_key(model: str) -> str:
     return f"drift.incident:{model}"
 
 
-def drift_opened(session: Session, event: IncidentOpened, *, settings: Settings) -> None:
-    """An incident opened: fire ``drift.incident`` with the incident's severity."""
+def _drift_fields(event: IncidentOpened) -> list[tuple[str, str]]:
+    """The incident's figures, and its most drifted features (strongest first) with theirs."""
     evaluation = event.evaluation
     features = [f for f in evaluation.get("features", []) if f.get("drifted")]
     features.sort(key=lambda f: -(f.get("effect") or 0) / (f.get("threshold") or 1))
     total = len(evaluation.get("features", []))
-    names = list(event.drifted_features)
-    shown = ", ".join(names[:FEATURES_SHOWN]) + (
-        f" and {len(names) - FEATURES_SHOWN} more" if len(names) > FEATURES_SHOWN else ""
-    )
-    window = ""
-    if event.window_start and event.window_end:
-        window = (
-            f" in the window {format_timestamp(event.window_start)} to "
-            f"{format_timestamp(event.window_end)}"
-        )
     fields: list[tuple[str, str]] = [
         ("features drifted", f"{len(features)} / {total}"),
         ("window", f"{evaluation.get('rows', '?')} predictions"),
@@ -120,6 +109,21 @@ def drift_opened(session: Session, event: IncidentOpened, *, settings: Settings)
                 f"{f.get('detector', '?')} effect {f.get('effect', 0):.3g} "
                 f"(threshold {f.get('threshold', 0):.3g})",
             )
+        )
+    return fields
+
+
+def drift_opened(session: Session, event: IncidentOpened, *, settings: Settings) -> None:
+    """An incident opened: fire ``drift.incident`` with the incident's severity."""
+    names = list(event.drifted_features)
+    shown = ", ".join(names[:FEATURES_SHOWN]) + (
+        f" and {len(names) - FEATURES_SHOWN} more" if len(names) > FEATURES_SHOWN else ""
+    )
+    window = ""
+    if event.window_start and event.window_end:
+        window = (
+            f" in the window {format_timestamp(event.window_start)} to "
+            f"{format_timestamp(event.window_end)}"
         )
     links = _links(
         settings,
@@ -152,7 +156,7 @@ def drift_opened(session: Session, event: IncidentOpened, *, settings: Settings)
             ),
             model_id=event.model_id,
             model_name=event.model_name,
-            fields=fields,
+            fields=_drift_fields(event),
             links=links,
         ),
         now=event.at,
@@ -400,8 +404,18 @@ def _fire_or_resolve(
     return 0
 
 
-def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> int:
-    """Check every active model's queue; returns how many alerts fired or resolved."""
+@dataclass(frozen=True)
+class _QueueState:
+    """One model's queue as the rules see it."""
+
+    waiting: int = 0  # open tickets
+    overdue: int = 0  # of those, past their SLA
+    oldest: dt.datetime | None = None  # when the oldest of them was opened
+    surge: int = 0  # records with data-quality problems in this hour or the last, the larger
+
+
+def _queue_states(session: Session, *, now: dt.datetime) -> dict[int, _QueueState]:
+    """Every model's open tickets (from the queue's own counts) and data-quality surge."""
     waiting: dict[int, int] = defaultdict(int)
     overdue: dict[int, int] = defaultdict(int)
     oldest: dict[int, dt.datetime] = {}
@@ -412,90 +426,118 @@ def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> in
         overdue[model_id] += late
         if first is not None and (model_id not in oldest or first < oldest[model_id]):
             oldest[model_id] = first
-    # Data-quality tickets are grouped per feature and hour; their ``count`` is the
-    # records with a problem. A surge is this hour's or the last hour's total.
+    surge = _data_quality_surge(session, now=now)
+    return {
+        model_id: _QueueState(
+            waiting=waiting.get(model_id, 0),
+            overdue=overdue.get(model_id, 0),
+            oldest=oldest.get(model_id),
+            surge=surge.get(model_id, 0),
+        )
+        for model_id in waiting.keys() | surge.keys()
+    }
+
+
+def _data_quality_surge(session: Session, *, now: dt.datetime) -> dict[int, int]:
+    """Per model, the records with a data-quality problem in this hour or the last (the larger).
+
+    Data-quality tickets are grouped per feature and hour; their ``count`` is the
+    records with a problem.
+    """
     hour = now.replace(minute=0, second=0, microsecond=0)
     per_hour: dict[tuple[int, dt.datetime], int] = defaultdict(int)
-    for model_id, created, count in session.execute(
-        select(Ticket.model_id, Ticket.created_at, Ticket.count).where(
-            Ticket.kind == "data_quality", Ticket.created_at >= hour - dt.timedelta(hours=1)
-        )
+    for model_id, created, count in repository.data_quality_counts(
+        session, since=hour - dt.timedelta(hours=1)
     ):
         per_hour[(model_id, created.replace(minute=0, second=0, microsecond=0))] += int(count)
     surge: dict[int, int] = defaultdict(int)
     for (model_id, _hour), count in per_hour.items():
         surge[model_id] = max(surge[model_id], count)
-    models = session.scalars(
-        select(MonitoredModel).where(MonitoredModel.status == "active").order_by(MonitoredModel.id)
-    ).all()
-    changed = 0
-    backlog = settings.alert_queue_backlog
-    dq = settings.alert_data_quality_surge
-    for model in models:
-        n, late = waiting.get(model.id, 0), overdue.get(model.id, 0)
-        since = _since(oldest[model.id], now) if model.id in oldest else "-"
-        changed += _fire_or_resolve(
-            session,
-            rule="queue.sla",
-            model=model,
-            queue_filters={"status": "open"},  # oldest first, each with its SLA state
-            bad=late > 0,
-            good=late == 0,
-            severity="warning",
-            title=f"Tickets of {model.name} are waiting past their SLA",
-            summary=(
-                f"{late} waiting ticket(s) of {model.name} are past their SLA; the oldest "
-                f"has waited {since}. Claim them in the queue."
-            ),
-            fields=[("past SLA", str(late)), ("waiting", str(n)), ("oldest waiting", since)],
-            resolved_title=f"No ticket of {model.name} is waiting past its SLA",
-            settings=settings,
-            now=now,
-        )
-        changed += _fire_or_resolve(
-            session,
-            rule="queue.backlog",
-            model=model,
-            queue_filters={"status": "open"},
-            bad=n > backlog,
-            good=n < backlog * BACKLOG_RESOLVE_SHARE,
-            severity="warning",
-            title=f"{n} tickets of {model.name} are waiting (threshold {backlog})",
-            summary=(
-                f"The queue of {model.name} holds {n} waiting tickets, above the threshold "
-                f"of {backlog}. Reviewers are not keeping up."
-            ),
-            fields=[("waiting", str(n)), ("threshold", str(backlog))],
-            resolved_title=f"The queue of {model.name} is back below {backlog} tickets",
-            settings=settings,
-            now=now,
-        )
-        count = surge.get(model.id, 0)
-        changed += _fire_or_resolve(
-            session,
-            rule="data_quality.surge",
-            model=model,
-            queue_filters={"kind": "data_quality"},
-            bad=count >= dq,
-            good=count < dq,
-            severity="warning",
-            title=f"Surge of data-quality problems on {model.name}",
-            summary=(
-                f"{count} predictions of {model.name} with data-quality problems within an "
-                f"hour (threshold {dq}): missing, out-of-range or unseen feature values. "
-                "Check the upstream data."
-            ),
-            fields=[("records in an hour", str(count)), ("threshold", str(dq))],
-            resolved_title=f"Data-quality problems on {model.name} are back to normal",
-            settings=settings,
-            now=now,
-        )
-    # A model archived while its queue alert fires: nothing will ever resolve it otherwise.
-    active = {m.name for m in models}
+    return surge
+
+
+def _sla(
+    session: Session, model: MonitoredModel, q: _QueueState, settings: Settings, now: dt.datetime
+) -> int:
+    since = _since(q.oldest, now) if q.oldest is not None else "-"
+    return _fire_or_resolve(
+        session,
+        rule="queue.sla",
+        model=model,
+        queue_filters={"status": "open"},  # oldest first, each with its SLA state
+        bad=q.overdue > 0,
+        good=q.overdue == 0,
+        severity="warning",
+        title=f"Tickets of {model.name} are waiting past their SLA",
+        summary=(
+            f"{q.overdue} waiting ticket(s) of {model.name} are past their SLA; the oldest "
+            f"has waited {since}. Claim them in the queue."
+        ),
+        fields=[
+            ("past SLA", str(q.overdue)),
+            ("waiting", str(q.waiting)),
+            ("oldest waiting", since),
+        ],
+        resolved_title=f"No ticket of {model.name} is waiting past its SLA",
+        settings=settings,
+        now=now,
+    )
+
+
+def _backlog(
+    session: Session, model: MonitoredModel, q: _QueueState, settings: Settings, now: dt.datetime
+) -> int:
+    n, backlog = q.waiting, settings.alert_queue_backlog
+    return _fire_or_resolve(
+        session,
+        rule="queue.backlog",
+        model=model,
+        queue_filters={"status": "open"},
+        bad=n > backlog,
+        good=n < backlog * BACKLOG_RESOLVE_SHARE,
+        severity="warning",
+        title=f"{n} tickets of {model.name} are waiting (threshold {backlog})",
+        summary=(
+            f"The queue of {model.name} holds {n} waiting tickets, above the threshold "
+            f"of {backlog}. Reviewers are not keeping up."
+        ),
+        fields=[("waiting", str(n)), ("threshold", str(backlog))],
+        resolved_title=f"The queue of {model.name} is back below {backlog} tickets",
+        settings=settings,
+        now=now,
+    )
+
+
+def _surge(
+    session: Session, model: MonitoredModel, q: _QueueState, settings: Settings, now: dt.datetime
+) -> int:
+    count, dq = q.surge, settings.alert_data_quality_surge
+    return _fire_or_resolve(
+        session,
+        rule="data_quality.surge",
+        model=model,
+        queue_filters={"kind": "data_quality"},
+        bad=count >= dq,
+        good=count < dq,
+        severity="warning",
+        title=f"Surge of data-quality problems on {model.name}",
+        summary=(
+            f"{count} predictions of {model.name} with data-quality problems within an "
+            f"hour (threshold {dq}): missing, out-of-range or unseen feature values. "
+            "Check the upstream data."
+        ),
+        fields=[("records in an hour", str(count)), ("threshold", str(dq))],
+        resolved_title=f"Data-quality problems on {model.name} are back to normal",
+        settings=settings,
+        now=now,
+    )
+
+
+def _close_unmonitored(session: Session, *, active: set[str], now: dt.datetime) -> int:
+    """A model archived while its queue alert fires: nothing will ever resolve it otherwise."""
+    closed = 0
     for rule in QUEUE_RULES:
-        for alert in session.scalars(
-            select(Alert).where(Alert.rule == rule, Alert.status == "firing")
-        ).all():
+        for alert in repository.firing_alerts(session, rule=rule):
             if alert.model_name not in active:
                 outbox.resolve(
                     session,
@@ -504,8 +546,20 @@ def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> in
                     title=f"{alert.model_name} is no longer monitored",
                     summary=f"The model {alert.model_name} was archived; this alert is closed.",
                 )
-                changed += 1
-    return changed
+                closed += 1
+    return closed
+
+
+def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> int:
+    """Check every active model's queue; returns how many alerts fired or resolved."""
+    states = _queue_states(session, now=now)
+    models = repository.active_models(session)
+    changed = 0
+    for model in models:
+        q = states.get(model.id, _QueueState())
+        for rule in (_sla, _backlog, _surge):
+            changed += rule(session, model, q, settings, now)
+    return changed + _close_unmonitored(session, active={m.name for m in models}, now=now)
 
 
 # --------------------------------------------------------------------------- the loop

@@ -157,6 +157,45 @@ def _context_line(message: AlertMessage, omitted_fields: int, omitted_links: int
     return parts[:CONTEXT_ELEMENTS_MAX]
 
 
+def _buttons(message: AlertMessage) -> tuple[list[dict[str, Any]], int]:
+    """The link buttons that fit (URL length, buttons per block), and how many links did not."""
+    buttons: list[dict[str, Any]] = []
+    omitted = 0
+    for name, url in message.links.items():
+        if slack_length(url) > BUTTON_URL_MAX or len(buttons) == ACTIONS_MAX:
+            omitted += 1
+            continue
+        buttons.append(
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": plain(_button_label(name), BUTTON_TEXT_MAX)},
+                "url": url,
+                "action_id": f"link-{len(buttons)}",
+            }
+        )
+    return buttons, omitted
+
+
+def _field_cells(message: AlertMessage, *, used: int, blocks_after: int) -> list[str]:
+    """The fields that fit, in order, in what the text budget and the block count leave.
+
+    ``used``: text units the other blocks take; ``blocks_after``: blocks there
+    are besides the fields' sections.
+    """
+    cells: list[str] = []
+    for name, value in message.fields:
+        cell = f"*{mrkdwn(name, FIELD_NAME_SHOWN_MAX)}*\n{mrkdwn(value, FIELD_SHOWN_MAX)}"
+        sections_needed = -(-(len(cells) + 1) // FIELDS_PER_SECTION)
+        if (
+            used + slack_length(cell) > BLOCKS_TEXT_BUDGET
+            or blocks_after + sections_needed > MAX_BLOCKS
+        ):
+            break
+        cells.append(cell)
+        used += slack_length(cell)
+    return cells
+
+
 def build_payload(message: AlertMessage) -> dict[str, Any]:
     """The JSON body for a Slack incoming webhook."""
     mark = _RESOLVED_MARK if message.resolved else _SEVERITY_MARK[message.severity]
@@ -169,54 +208,19 @@ def build_payload(message: AlertMessage) -> dict[str, Any]:
         summary = mrkdwn(message.summary, SECTION_TEXT_MAX)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": summary}})
         used += slack_length(summary)
-
-    buttons: list[dict[str, Any]] = []
-    omitted_links = 0
-    for name, url in message.links.items():
-        if slack_length(url) > BUTTON_URL_MAX or len(buttons) == ACTIONS_MAX:
-            omitted_links += 1
-            continue
-        buttons.append(
-            {
-                "type": "button",
-                "text": {"type": "plain_text", "text": plain(_button_label(name), BUTTON_TEXT_MAX)},
-                "url": url,
-                "action_id": f"link-{len(buttons)}",
-            }
-        )
-        used += slack_length(url) + BUTTON_TEXT_MAX
-    # The context line is at most a few hundred units; keep room for it.
-    used += 600
-
-    # Fields fill what the budget and the block count leave, in order.
+    buttons, omitted_links = _buttons(message)
+    used += sum(slack_length(b["url"]) + BUTTON_TEXT_MAX for b in buttons)
+    used += 600  # The context line is at most a few hundred units; keep room for it.
     reserved_blocks = (1 if buttons else 0) + 1  # actions, context
-    cells: list[str] = []
-    for name, value in message.fields:
-        cell = f"*{mrkdwn(name, FIELD_NAME_SHOWN_MAX)}*\n{mrkdwn(value, FIELD_SHOWN_MAX)}"
-        sections_needed = -(-(len(cells) + 1) // FIELDS_PER_SECTION)
-        if (
-            used + slack_length(cell) > BLOCKS_TEXT_BUDGET
-            or len(blocks) + sections_needed + reserved_blocks > MAX_BLOCKS
-        ):
-            break
-        cells.append(cell)
-        used += slack_length(cell)
+    cells = _field_cells(message, used=used, blocks_after=len(blocks) + reserved_blocks)
     omitted_fields = len(message.fields) - len(cells)
     for start in range(0, len(cells), FIELDS_PER_SECTION):
         chunk = cells[start : start + FIELDS_PER_SECTION]
         blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": c} for c in chunk]})
-
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                {"type": "mrkdwn", "text": part}
-                for part in _context_line(message, omitted_fields, omitted_links)
-            ],
-        }
-    )
+    context = _context_line(message, omitted_fields, omitted_links)
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": p} for p in context]})
     return {
         "text": fallback_text(message),
         "blocks": blocks,

@@ -279,6 +279,43 @@ class Judgement:
         return int(self.values["last_block"])
 
 
+def _verdict(
+    spec: SketchSpec,
+    ref_counts: npt.NDArray[np.int64],
+    window_counts: npt.NDArray[np.int64],
+    *,
+    config: DriftConfig,
+    calibration: Calibration | None,
+) -> tuple[str, bool, dict[str, Any]]:
+    """(status, drifted, result as stored) of a window: its features, then the model's outputs."""
+    feature_names = [n for n in spec.names if not n.startswith("__")]
+    output_names = [n for n in (PREDICTION, CONFIDENCE) if n in spec.names]
+    features = evaluate(
+        spec, ref_counts, window_counts, config=config, calibration=calibration, names=feature_names
+    )
+    outputs = (
+        evaluate(
+            spec,
+            ref_counts,
+            window_counts,
+            config=config,
+            calibration=calibration,
+            names=output_names,
+        )
+        if output_names
+        else None
+    )
+    drifted = features.drifted or bool(outputs and outputs.drifted)
+    status = (
+        "insufficient_data"
+        if features.status == "insufficient_data"
+        else ("drift" if drifted else "ok")
+    )
+    result = _result_json(features, outputs)
+    result["status"] = status
+    return status, drifted, result
+
+
 def judge_window(
     session: Session,
     *,
@@ -303,8 +340,6 @@ def judge_window(
     blocks = window.window_blocks(last_block=last_block)
     wc = sum_blocks(session, model=model, reference_id=reference.id, spec=spec, blocks=blocks)
     config = drift_config(model, settings)
-    feature_names = [n for n in spec.names if not n.startswith("__")]
-    output_names = [n for n in (PREDICTION, CONFIDENCE) if n in spec.names]
     found = None
     if wc.rows >= config.min_rows:
         found = _find_calibration(
@@ -315,25 +350,9 @@ def judge_window(
             config=config,
             window_rows=_calibration_rows(window, wc.rows, config.min_rows),
         )
-    calibration = found.calibration if found else None
-    features = evaluate(
-        spec, ref_counts, wc.counts, config=config, calibration=calibration, names=feature_names
+    status, drifted, result = _verdict(
+        spec, ref_counts, wc.counts, config=config, calibration=found.calibration if found else None
     )
-    outputs = (
-        evaluate(
-            spec, ref_counts, wc.counts, config=config, calibration=calibration, names=output_names
-        )
-        if output_names
-        else None
-    )
-    drifted = features.drifted or bool(outputs and outputs.drifted)
-    status = (
-        "insufficient_data"
-        if features.status == "insufficient_data"
-        else ("drift" if drifted else "ok")
-    )
-    result = _result_json(features, outputs)
-    result["status"] = status
     if note:
         result["note"] = note
     values = {
@@ -765,22 +784,34 @@ def evaluate_model_step(
         if record_judgement(session, judgement, model=model, settings=settings, now=now):
             ran += 1
         state.last_block = block
-    window = WindowSpec.parse(model.window)
-    note = _online_step(session, model=model, state=state)
-    if note is not None:
-        judgement = judge_window(
-            session,
-            model=model,
-            settings=settings,
-            last_block=current_blocks(model, window, now)[1],
-            trigger="confidence_change",
-            now=now,
-            note=note,
-        )
-        record_judgement(session, judgement, model=model, settings=settings, now=now)
-        ran += 1
+    ran += _online_evaluation(session, model=model, state=state, settings=settings, now=now)
     state.updated_at = now
     return ran
+
+
+def _online_evaluation(
+    session: Session,
+    *,
+    model: MonitoredModel,
+    state: EvaluatorState,
+    settings: Settings,
+    now: dt.datetime,
+) -> int:
+    """The window in progress, judged now when the online detector saw confidence change."""
+    note = _online_step(session, model=model, state=state)
+    if note is None:
+        return 0
+    judgement = judge_window(
+        session,
+        model=model,
+        settings=settings,
+        last_block=current_blocks(model, WindowSpec.parse(model.window), now)[1],
+        trigger="confidence_change",
+        now=now,
+        note=note,
+    )
+    record_judgement(session, judgement, model=model, settings=settings, now=now)
+    return 1
 
 
 def run_due_evaluations(db: Database, settings: Settings) -> int:

@@ -9,12 +9,11 @@ import threading
 import time
 from collections.abc import Generator
 from types import TracebackType
-from typing import Any
 
 import httpx
 
-from ._base import MonitorBase, check_url
-from ._core import Outcome, Pipeline, Request, Response, logger
+from ._base import MonitorBase
+from ._core import Outcome, Request, Response, logger
 from ._monitor import drain_blocking
 
 __all__ = ["AsyncMonitor"]
@@ -34,46 +33,14 @@ class AsyncMonitor(MonitorBase):
     up to ``close_timeout`` seconds.
     """
 
-    def __init__(
-        self,
-        url: str,
-        key: str,
-        model: str,
-        *,
-        batch_size: int = 500,
-        flush_interval: float = 1.0,
-        max_buffer: int = 100_000,
-        timeout: float = 10.0,
-        max_retries: int | None = None,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        close_timeout: float = 10.0,
-    ) -> None:
-        self._core = Pipeline(
-            model,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            max_buffer=max_buffer,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            notify=self._notify,
-        )
-        self._client_args: dict[str, Any] = {
-            "base_url": check_url(url),
-            "headers": {"Authorization": f"Bearer {key}", "User-Agent": "driftdesk-client"},
-            "timeout": timeout,
-        }
-        self.close_timeout = close_timeout
+    def _open(self) -> None:
+        # the sender task starts on the first call made inside a running event loop
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._progress: asyncio.Event | None = None
-        self._stopping = False
-        self._closed = False
-        atexit.register(self._at_exit)
 
     # -- public ---------------------------------------------------------------------
 

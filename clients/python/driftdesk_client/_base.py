@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import time
 from collections.abc import Mapping
@@ -25,6 +26,14 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
+def headers_for(key: str | None) -> dict[str, str]:
+    """The headers every request of the client sends: who it is, and the key if there is one."""
+    headers = {"User-Agent": "driftdesk-client"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
 def check_url(url: str) -> str:
     """Fail fast on a URL that can never work (a configuration error, not data)."""
     try:
@@ -37,9 +46,56 @@ def check_url(url: str) -> str:
 
 
 class MonitorBase:
-    """Queueing side of a monitor; subclasses add the sender."""
+    """Queueing side of a monitor; subclasses add the sender (:meth:`_open`)."""
 
-    _core: Pipeline
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        model: str,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        max_buffer: int = 100_000,
+        timeout: float = 10.0,
+        max_retries: int | None = None,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        self._core = Pipeline(
+            model,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_buffer=max_buffer,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            notify=self._notify,
+        )
+        # what the sender's HTTP client is made with
+        self._client_args: dict[str, Any] = {
+            "base_url": check_url(url),
+            "headers": headers_for(key),
+            "timeout": timeout,
+        }
+        self.close_timeout = close_timeout
+        self._stopping = False
+        self._closed = False
+        self._open()
+        atexit.register(self._at_exit)
+
+    def _open(self) -> None:
+        """Set up the sender (a thread, or a task started later)."""
+        raise NotImplementedError
+
+    def _notify(self) -> None:
+        """Wake the sender: a batch is ready (called with the pipeline's lock held)."""
+        raise NotImplementedError
+
+    def _at_exit(self) -> None:
+        """Deliver what is still queued when the interpreter exits."""
+        raise NotImplementedError
 
     def _started(self) -> None:
         """Hook run by log() and feedback() (AsyncMonitor starts its task here)."""

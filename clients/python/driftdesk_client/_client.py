@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ._base import check_url
+from ._base import check_url, headers_for
 from ._core import dumps
 from ._errors import DriftdeskConnectionError, DriftdeskError
 
@@ -73,11 +73,8 @@ class Client:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = check_url(url)
-        headers = {"User-Agent": "driftdesk-client"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.url, headers=headers_for(key), timeout=timeout, transport=transport
         )
 
     def close(self) -> None:

@@ -194,6 +194,7 @@ class Pipeline:
             raise ValueError("max_retries must be None or >= 0")
         if backoff_base <= 0 or backoff_max < backoff_base:
             raise ValueError("need 0 < backoff_base <= backoff_max")
+        self.model = model
         name = quote(model, safe="")
         self.paths = (f"/v1/models/{name}/predictions", f"/v1/models/{name}/feedback")
         self.batch_size = batch_size

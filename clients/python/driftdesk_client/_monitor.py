@@ -10,7 +10,7 @@ from types import TracebackType
 
 import httpx
 
-from ._base import MonitorBase, check_url
+from ._base import MonitorBase
 from ._core import Outcome, Pipeline, Request, Response, logger
 
 __all__ = ["Monitor", "drain_blocking", "drive_sync"]
@@ -39,47 +39,15 @@ class Monitor(MonitorBase):
     (after a pre-fork server such as gunicorn has forked its workers).
     """
 
-    def __init__(
-        self,
-        url: str,
-        key: str,
-        model: str,
-        *,
-        batch_size: int = 500,
-        flush_interval: float = 1.0,
-        max_buffer: int = 100_000,
-        timeout: float = 10.0,
-        max_retries: int | None = None,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        close_timeout: float = 10.0,
-    ) -> None:
-        self._core = Pipeline(
-            model,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            max_buffer=max_buffer,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            notify=self._notify,
-        )
+    def _open(self) -> None:
         self._work = threading.Condition(self._core.lock)  # the sender waits here
         self._progress = threading.Condition(self._core.lock)  # flush() waits here
         self._stop = threading.Event()  # interrupts a backoff when closing
-        self._stopping = False
-        self._closed = False
-        self.close_timeout = close_timeout
-        self._http = httpx.Client(
-            base_url=check_url(url),
-            headers={"Authorization": f"Bearer {key}", "User-Agent": "driftdesk-client"},
-            timeout=timeout,
-        )
+        self._http = httpx.Client(**self._client_args)
         self._thread = threading.Thread(
-            target=self._run, name=f"driftdesk-monitor[{model}]", daemon=True
+            target=self._run, name=f"driftdesk-monitor[{self._core.model}]", daemon=True
         )
         self._thread.start()
-        atexit.register(self._at_exit)
 
     # -- public ---------------------------------------------------------------------
 

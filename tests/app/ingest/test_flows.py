@@ -1,4 +1,4 @@
-"""app.intake: the rule settings cached from a reference are per database."""
+"""app.ingest.flows: the rule settings cached from a reference are per database."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app import intake
 from app.db import Database, make_engine
+from app.ingest import flows
 from app.main import create_app
-from app.models import MonitoredModel, Reference
+from storage.tables import MonitoredModel, Reference
 from tests.conftest import ADMIN_SECRET, fresh_database, make_settings
 from tests.factories import create_model, reference_records
 
@@ -38,7 +38,7 @@ def test_rule_settings_are_cached_per_database(
                     reference = session.get(Reference, model.reference_id)
                     assert reference is not None and reference.id == 1
                     age = reference.summary["age"]
-                    ranges[folder] = (intake.rule_config(session, model).ranges["age"], age)
+                    ranges[folder] = (flows.rule_config(session, model).ranges["age"], age)
             finally:
                 db.dispose()
     for cached, summary in ranges.values():

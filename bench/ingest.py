@@ -32,6 +32,7 @@ p99 < 250 ms.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import sqlite3
@@ -41,6 +42,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._data import KINDS, synthetic  # noqa: E402
-from bench._server import DriftdeskServer, free_port, scratch_postgres  # noqa: E402
+from bench._server import (  # noqa: E402
+    DriftdeskServer,
+    driftdesk_command,
+    free_port,
+    scratch_postgres,
+)
 
 ADMIN = "dd_bench_ingest_admin_0123456789"
 LABELS = ["no", "yes"]
@@ -302,6 +309,8 @@ class Result:
     server_cpu: float = float("nan")  # seconds of server CPU while measuring
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    lock_share: float | None = None  # of request time, waiting on PostgreSQL locks
+    lock_waits: dict[str, float] = field(default_factory=dict)  # seconds by wait_event
 
     @property
     def rate(self) -> float:
@@ -318,23 +327,30 @@ class Result:
 
 def load(
     name: str,
-    url: str,
+    url: str | Sequence[str],
     path: str,
     *,
     seconds: float,
     clients: int,
     batch: int,
     headers: Any,
-    pid: int,
+    pid: int | Sequence[int],
+    sampler: LockSampler | None = None,
 ) -> Result:
-    """``clients`` threads posting batches for ``seconds``; a short warm-up is not counted."""
+    """``clients`` threads posting batches for ``seconds``; a short warm-up is not counted.
+
+    With several ``url``s (replicas), client ``i`` posts to ``url[i % len(url)]``;
+    the server CPU is that of every process in ``pid``.
+    """
+    urls = [url] if isinstance(url, str) else list(url)
+    pids = [pid] if isinstance(pid, int) else list(pid)
     bodies = Bodies(batch)
     result = Result(name)
     lock = threading.Lock()
     counting = threading.Event()
     stop = threading.Event()
 
-    def client() -> None:
+    def client(url: str) -> None:
         with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
             while not stop.is_set():
                 body = bodies.next()
@@ -351,19 +367,81 @@ def load(
                         result.records += accepted
                         result.latencies.append(elapsed)
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    threads = [
+        threading.Thread(target=client, args=(urls[i % len(urls)],), daemon=True)
+        for i in range(clients)
+    ]
     for t in threads:
         t.start()
     time.sleep(min(2.0, seconds / 5))  # warm-up: connections, caches, first blocks
     counting.set()
-    started, cpu = time.perf_counter(), cpu_seconds(pid)
+    started, cpu = time.perf_counter(), sum(map(cpu_seconds, pids))
+    if sampler is not None:
+        sampler.start()
     time.sleep(seconds)
     stop.set()
+    if sampler is not None:
+        sampler.stop()
     result.seconds = time.perf_counter() - started
-    result.server_cpu = cpu_seconds(pid) - cpu
+    result.server_cpu = sum(map(cpu_seconds, pids)) - cpu
     for t in threads:
         t.join(60)
     return result
+
+
+class LockSampler:
+    """Samples ``pg_stat_activity`` of one database: how long its backends wait on locks.
+
+    Every ``interval`` seconds, each backend of the database waiting with
+    ``wait_event_type = 'Lock'`` adds the time since the previous sample to the
+    wait of its ``wait_event`` (``transactionid``, ``tuple``, ``advisory``...).
+    Divided by the summed latency of the requests, it is the share of request
+    time spent waiting on locks.
+    """
+
+    def __init__(self, database_url: str, interval: float = 0.005) -> None:
+        from sqlalchemy.engine import make_url
+
+        self.conninfo = (
+            make_url(database_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+        self.interval = interval
+        self.waits: dict[str, float] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.waits.values())
+
+    def _run(self) -> None:
+        import psycopg
+
+        query = (
+            "SELECT wait_event, count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND wait_event_type = 'Lock' GROUP BY wait_event"
+        )
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            last = time.perf_counter()
+            while not self._stop.is_set():
+                rows = conn.execute(query).fetchall()
+                now = time.perf_counter()
+                for event, count in rows:
+                    self.waits[event] = self.waits.get(event, 0.0) + count * (now - last)
+                last = now
+                self.samples += 1
+                time.sleep(self.interval)
 
 
 # --------------------------------------------------------------------------- driftdesk
@@ -416,6 +494,52 @@ def run_driftdesk(name: str, database_url: str, args: argparse.Namespace) -> Res
     return result
 
 
+def run_replicas(database_url: str, args: argparse.Namespace) -> Result:
+    """2 ``serve --no-background`` replicas and 1 ``driftdesk worker`` on one PostgreSQL
+    database, one model, the clients spread over the replicas; lock waits sampled."""
+    env = {"DRIFTDESK_DATABASE_URL": database_url, "DRIFTDESK_BOOTSTRAP_ADMIN_KEY": ADMIN}
+    name = f"driftdesk, PostgreSQL, {args.replicas} replicas"
+    serve_args = ["--workers", "1", "--no-background"]
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(DriftdeskServer(env=env, args=serve_args))
+        prepare_model(first.url)
+        servers = [first] + [
+            stack.enter_context(DriftdeskServer(env=env, args=serve_args))
+            for _ in range(args.replicas - 1)
+        ]
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTDESK_")}
+        worker = subprocess.Popen(
+            [*driftdesk_command(), "worker"],
+            env={**inherited, "DRIFTDESK_LOG_LEVEL": "WARNING", **env},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        stack.callback(worker.wait, 30)
+        stack.callback(worker.terminate)
+        sampler = LockSampler(database_url)
+        result = load(
+            name,
+            [s.url for s in servers],
+            PATH,
+            seconds=args.seconds,
+            clients=args.clients,
+            batch=args.batch,
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            pid=[*(s.pid for s in servers), worker.pid],
+            sampler=sampler,
+        )
+        requests = sum(result.latencies)
+        result.lock_waits = dict(sampler.waits)
+        result.lock_share = sampler.seconds / requests if requests else float("nan")
+        stored = httpx.get(
+            f"{first.url}/v1/models/{MODEL}",
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=30,
+        ).json()["records"]
+        print(f"  {name}: {stored:,} records stored in all", file=sys.stderr)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per server")
@@ -426,8 +550,19 @@ def main() -> int:
     )
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL")
     parser.add_argument("--no-background", action="store_true", help="serve without the loops")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=2,
+        help="with --postgres, a further run: this many `serve --no-background` replicas"
+        " and one `driftdesk worker` on one database (0: skip it)",
+    )
     parser.add_argument("--skip-bare", action="store_true", help="do not run the ceiling")
     parser.add_argument("--skip-floor", action="store_true", help="do not run the floors")
+    parser.add_argument("--skip-sqlite", action="store_true", help="do not run driftdesk on SQLite")
+    parser.add_argument(
+        "--skip-single", action="store_true", help="with --postgres: only the replicas run"
+    )
     args = parser.parse_args()
 
     def measure(name: str, factory: str, env: dict[str, str] | None = None) -> Result:
@@ -456,25 +591,36 @@ def main() -> int:
             floors.append(measure(label, "floor_app", env))
     results += floors
     floor = floors[0] if floors else None
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(run_driftdesk("driftdesk, SQLite", f"sqlite:///{tmp}/bench.db", args))
-    if args.postgres:
+    if not args.skip_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(run_driftdesk("driftdesk, SQLite", f"sqlite:///{tmp}/bench.db", args))
+    if args.postgres and not args.skip_single:
         with scratch_postgres(args.postgres) as url:
             results.append(run_driftdesk("driftdesk, PostgreSQL", url, args))
+    if args.postgres and args.replicas:
+        with scratch_postgres(args.postgres) as url:
+            results.append(run_replicas(url, args))
 
     print(
         f"\n{args.clients} clients, batches of {args.batch:,} records of 25 features, "
         f"{args.seconds:.0f} s each, {args.workers} uvicorn worker(s) per server\n"
     )
     print(
-        f"{'':30} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'batches':>8} {'errors':>7}"
+        f"{'':36} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'batches':>8} {'errors':>7}"
         f" {'server CPU ms/1k':>17}"
     )
     for r in results:
         print(
-            f"{r.name:30} {r.rate:>10,.0f} {r.percentile(50):>8.1f} {r.percentile(99):>8.1f} "
+            f"{r.name:36} {r.rate:>10,.0f} {r.percentile(50):>8.1f} {r.percentile(99):>8.1f} "
             f"{len(r.latencies):>8} {len(r.errors):>7} {r.cpu_ms_per_1000:>17.1f}"
         )
+    for r in results:
+        if r.lock_share is not None:
+            waits = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(r.lock_waits.items())) or "none"
+            print(
+                f"\n{r.name}: {r.lock_share:.1%} of request time waiting on locks"
+                f" (sampled pg_stat_activity; {waits})"
+            )
     load1, load5, _ = os.getloadavg()
     print(
         f"\nload average during the run: {load1:.1f} (1 min), {load5:.1f} (5 min) on {os.cpu_count()} CPUs"

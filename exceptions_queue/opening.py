@@ -125,9 +125,9 @@ def merge_quality_groups(
     """Add a batch's data-quality breaks to this hour's group tickets.
 
     A group that already has a ticket (one per model, feature and hour) gets its
-    counts and examples updated; the others come back as tickets to open. Ingest
-    of one model is serialised (its sequence counter row lock), so the read and
-    the update cannot race another batch of the same model.
+    counts and examples updated; the others come back as tickets to open. The
+    caller holds the model's ``TICKETS`` advisory lock (app.ingest.flows), so the
+    read and the update cannot race another batch of the same model.
     """
     hour = hour_of(now)
     key_of = {g.feature: f"dq:{g.feature}:{hour.strftime('%Y-%m-%dT%H')}" for g in groups}

@@ -49,6 +49,7 @@ counts, a constant) gets its own bin: ties never hide a change in their mass.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -173,7 +174,9 @@ class FeatureSketch:
         if set(map(type, items)) <= _STR_OR_NONE:
             # the usual batch: one dictionary lookup per row, no sort of the strings
             get = self._codes_of_str.get
-            return np.fromiter((get(v, k) for v in items), dtype=np.intp, count=len(items))
+            return np.fromiter(
+                map(get, items, itertools.repeat(k, len(items))), dtype=np.intp, count=len(items)
+            )
         codes = np.full(x.size, k + 1, dtype=np.intp)  # missing unless present
         present = ~_missing(x)
         if not present.any():

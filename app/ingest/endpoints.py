@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any, Protocol
 
-import orjson
+import numpy as np
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from pydantic import AwareDatetime
 from sqlalchemy import and_, or_, select
 from starlette.concurrency import run_in_threadpool
 
@@ -22,16 +21,25 @@ from app.auth import (
     unit_of_work,
 )
 from app.catalog import service as catalog
-from app.errors import (
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationFailed,
-    validation_error_from_pydantic,
-)
+from app.db import Database
+from app.errors import Conflict, PayloadTooLarge, ValidationFailed
 from app.ingest import feedback
 from app.ingest.flows import find_exceptions, on_batch_stored, rule_config
+from app.ingest.parse import batch_parser
 from app.ingest.sketches import get_spec
-from app.ingest.store import row_values, store_batch, validate_batch
+from app.ingest.store import (
+    ModelChanged,
+    Raced,
+    StoredBatch,
+    check_model_unchanged,
+    copy_payload,
+    existing_ids,
+    first_of_each_id,
+    reserve,
+    row_values,
+    store_postgres,
+    store_sqlite,
+)
 from app.ops import metrics
 from app.pagination import (
     CursorQuery,
@@ -45,7 +53,6 @@ from app.schemas import (
     FeedbackResult,
     IngestResult,
     Page,
-    PredictionIn,
     PredictionOut,
 )
 from app.settings import Settings
@@ -54,7 +61,6 @@ from storage.tables import Prediction
 
 router = APIRouter(prefix="/v1/models/{name}", tags=["predictions"])
 
-_records = TypeAdapter(list[PredictionIn])
 
 EXAMPLE = {
     "predictions": [
@@ -68,74 +74,6 @@ EXAMPLE = {
         }
     ]
 }
-
-
-def parse_json(raw: bytes, request: Request) -> Any:
-    """The body as JSON; NaN/Infinity are parsed so the error can name their field."""
-    ctype = request.headers.get("content-type", "application/json")
-    if "json" not in ctype:
-        raise UnsupportedMediaType(f"send application/json, not {ctype!r}")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        try:
-            data = json.loads(raw)  # accepts NaN and Infinity, refused later by field
-        except ValueError as exc:
-            raise ValidationFailed(
-                f"the body is not valid JSON: {exc}", details=[{"loc": ["body"], "msg": str(exc)}]
-            ) from None
-    if b"\\u0000" in raw:  # one scan of the bytes; the walk only when it may be there
-        where = _nul_at(data, [])
-        if where is not None:
-            raise ValidationFailed.at(
-                where or ["body"],
-                "contains the NUL character (U+0000), which PostgreSQL cannot store: remove it",
-            )
-    return data
-
-
-def _nul_at(value: Any, loc: list[str | int]) -> list[str | int] | None:
-    """Where the first string (or key) holding U+0000 is, if any."""
-    if isinstance(value, str):
-        return loc if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = [*loc, key] if "\x00" in key else _nul_at(item, [*loc, key])
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _nul_at(item, [*loc, i])
-            if found is not None:
-                return found
-    return None
-
-
-def _parse_predictions(data: Any, settings: Settings) -> tuple[list[PredictionIn], list[str | int]]:
-    if isinstance(data, dict) and "predictions" in data:
-        items = data["predictions"]
-        if not isinstance(items, list):
-            raise ValidationFailed.at(["predictions"], "must be a list of records")
-        if len(items) > settings.max_batch_records:
-            raise PayloadTooLarge(
-                f"batch of {len(items)} records is over the limit of "
-                f"{settings.max_batch_records}: split it"
-            )
-        if not items:
-            raise ValidationFailed.at(["predictions"], "the batch is empty")
-        if set(data) != {"predictions"}:
-            extra = sorted(set(data) - {"predictions"})[0]
-            raise ValidationFailed.at([extra], "unknown field")
-        try:
-            return _records.validate_python(items), ["predictions"]
-        except ValidationError as exc:
-            raise validation_error_from_pydantic(
-                exc.errors(), ["predictions"], data=items
-            ) from None
-    try:
-        return [PredictionIn.model_validate(data)], []
-    except ValidationError as exc:
-        raise validation_error_from_pydantic(exc.errors(), data=data) from None
 
 
 @router.post(
@@ -172,40 +110,100 @@ async def post_predictions(
     """
     raw = await request.body()
     db = get_db(request)
+    content_type = request.headers.get("content-type")
 
     def work() -> IngestResult:
-        # The key, the model's schema, sketch and rules in one short read; validation,
-        # the rows' values, their counts and the exception rules need no more, so they
-        # run before the write transaction: SQLite's one write lock (the model's row
-        # lock on PostgreSQL) is then held for the writes alone.
-        with db.session(readonly=True) as session:
-            caller.authorize(session)
-            schema = catalog.active_model(session, name)
-            spec = get_spec(session, schema.reference_id) if schema.reference_id else None
-            rules = rule_config(session, schema)
-        try:
-            records, prefix = _parse_predictions(parse_json(raw, request), settings)
-            now = utcnow()
-            batch = validate_batch(schema, records, now=now, prefix=prefix)
-            values = row_values(schema, batch, on_sqlite=db.is_sqlite, now=now, spec=spec)
-            findings = find_exceptions(schema, batch, rules)
-            with db.session() as session:
-                model = catalog.active_model(session, name)
-                if model.updated_at != schema.updated_at:  # changed meanwhile: check again
-                    batch = validate_batch(model, records, now=now, prefix=prefix)
-                    values = row_values(model, batch, on_sqlite=db.is_sqlite, now=now)
-                stored = store_batch(session, model, batch, now=now, values=values)
-                # (the rules run again in here if the model changed since they ran)
-                exceptions = on_batch_stored(session, model, stored, now=now, findings=findings)
-        except ValidationFailed:
-            metrics.RECORDS_REJECTED.inc(name)
-            raise
+        for _ in range(MODEL_CHANGE_RETRIES):
+            try:
+                stored, exceptions = _ingest(db, caller, name, raw, content_type, settings)
+                break
+            except ModelChanged:  # changed or archived since it was read: start again
+                continue
+        else:
+            raise Conflict(
+                f"model {name!r} kept changing while the batch was stored: send it again"
+            )
         metrics.RECORDS_INGESTED.inc(name, amount=len(stored.prediction_ids))
         return IngestResult(
             accepted=len(stored.prediction_ids), duplicates=stored.duplicates, exceptions=exceptions
         )
 
     return await run_in_threadpool(work)
+
+
+MODEL_CHANGE_RETRIES = 3
+
+
+def _ingest(
+    db: Database,
+    caller: UnitOfWork,
+    name: str,
+    raw: bytes,
+    content_type: str | None,
+    settings: Settings,
+) -> tuple[StoredBatch, int]:
+    """Validate and store one body; returns what was stored and the tickets it opened.
+
+    The key, the model's schema, sketch and rules come in one short read. The
+    decoding, validation, the rows' values, their counts and the exception rules
+    need no more, so they run before the write transaction, as does (on
+    PostgreSQL) the reservation of sequence numbers and row ids: the write
+    transaction holds SQLite's one write lock for the writes alone, and on
+    PostgreSQL takes no lock but the tickets' (app.ingest.flows).
+    """
+    with db.session(readonly=True) as session:
+        caller.authorize(session)
+        model = catalog.active_model(session, name)
+        spec = get_spec(session, model.reference_id) if model.reference_id else None
+        rules = rule_config(session, model)
+    now = utcnow()
+    try:
+        batch = batch_parser(raw, content_type, now=now, settings=settings)(model)
+    except ValidationFailed:
+        metrics.RECORDS_REJECTED.inc(name)
+        raise
+    wanted = first_of_each_id(batch.client_ids)
+    findings = find_exceptions(model, batch, rules)
+    if db.is_sqlite:
+        # which ids exist is read before the write lock (and again under it, in
+        # the rare case another writer stored one of them in between)
+        with db.session(readonly=True) as session:
+            existing = existing_ids(
+                session, model.id, [batch.client_ids[i] for i in wanted], on_sqlite=True
+            )
+        new = [i for i in wanted if batch.client_ids[i] not in existing] if existing else wanted
+        if not new:
+            return StoredBatch(batch, np.empty(0, dtype=np.intp), [], batch.rows), 0
+        values = row_values(model, batch, on_sqlite=True, now=now, positions=new, spec=spec)
+        for recheck in (False, True):
+            try:
+                with db.session() as session:
+                    check_model_unchanged(session, model)
+                    stored = store_sqlite(session, model, batch, values, now=now, recheck=recheck)
+                    exceptions = on_batch_stored(session, model, stored, now=now, findings=findings)
+                return stored, exceptions
+            except Raced:
+                continue
+        raise AssertionError("unreachable: a recheck under the write lock cannot race")
+    values = row_values(model, batch, on_sqlite=False, now=now, positions=wanted, spec=spec)
+    reservation = reserve(db, model, batch, wanted)
+    if not reservation.positions:
+        return StoredBatch(batch, np.empty(0, dtype=np.intp), [], batch.rows), 0
+    payload = copy_payload(values, reservation)
+    with db.session() as session:
+        check_model_unchanged(session, model)
+        stored = store_postgres(
+            session,
+            model,
+            batch,
+            reservation,
+            payload,
+            now=now,
+            counts=values.counts if reservation.positions == wanted else None,
+            duplicates=batch.rows - len(reservation.positions),
+        )
+        exceptions = on_batch_stored(session, model, stored, now=now, findings=findings)
+    return stored, exceptions
 
 
 class StoredPrediction(Protocol):

@@ -28,10 +28,12 @@ from app.ingest.sketches import get_spec
 from app.performance import blocks as performance
 from exceptions_queue import repository, sampling, service
 from exceptions_queue.rules import Findings, RuleConfig, evaluate
+from storage.sql import LockKey, advisory_lock
 from storage.tables import MonitoredModel, Prediction, Reference
 
 if TYPE_CHECKING:
-    from app.ingest.store import StoredBatch, ValidatedBatch
+    from app.ingest.parse import ValidatedBatch
+    from app.ingest.store import StoredBatch
 
 # What a reference says is normal, per reference id (references never change).
 _Normal = tuple[dict[str, tuple[float, float]], dict[str, frozenset[str]]]
@@ -133,7 +135,7 @@ def find_exceptions(
     values = {k: v for k, v in batch.columns.values.items() if k != PREDICTION}
     values[CONFIDENCE] = batch.confidence
     probabilities = (
-        _probabilities(model, [r.probabilities for r in batch.records])
+        _probabilities(model, batch.probabilities or [None] * batch.rows)
         if config.margin_threshold is not None or config.entropy_threshold is not None
         else None
     )
@@ -275,6 +277,12 @@ def on_batch_stored(
     new, groups = _candidates(
         findings.found, findings.config, id_of, batch.client_ids, batch.outputs
     )
+    if not groups and not new:
+        return 0
+    # The budget (read, then spent) and the hour's quality groups (read, then
+    # updated) must see every earlier batch of the model: its ingest transactions
+    # queue here, for these statements and their commit only.
+    advisory_lock(session, LockKey.TICKETS, item=model.id, wait=True)
     if groups:
         new = service.merge_quality_groups(session, model_id=model.id, groups=groups, now=now) + new
     if not new:
@@ -303,6 +311,9 @@ def on_feedback(
         group_keys=[t.group_key for t in new],
     )
     new = [t for t in new if t.group_key not in existing]
+    if not new:
+        return 0
+    advisory_lock(session, LockKey.TICKETS, item=model.id, wait=True)
     return service.open_tickets(
         session,
         model_id=model.id,

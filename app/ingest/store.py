@@ -1,49 +1,59 @@
-"""Ingestion: validate a batch, store its rows, and add its counts to the window blocks.
+"""Storing a validated batch: its rows, their sequence numbers, and the window block counts.
 
-Everything a batch changes is written in the caller's one transaction: the rows,
-the sequence counter, the block counts and the tickets. So counts and rows can
-never disagree, and a 202 (sent only after commit) means all of it is durable.
+The rows, the block counts and the tickets of a batch are written in one
+transaction, and the 202 is sent only after it commits, so counts and rows never
+disagree and an acknowledged batch is durable. Everything that can be computed
+before that transaction is: the rows' values in the driver's format, the sketch
+counts, and on PostgreSQL the sequence numbers and row ids too.
+
+Sequence numbers place records in count-window blocks.
+
+* SQLite has one writer at a time: inside its write transaction the batch reads
+  the counter, the highest row id and which of its ids exist, then inserts. Numbers
+  are dense and exact.
+* PostgreSQL reserves a batch's numbers and row ids *before* its transaction, in a
+  transaction of its own that holds the model's row lock for one statement and
+  commits without waiting for the disk (``synchronous_commit = off``: the batch's
+  own commit later flushes the WAL up to and past it, so a durable batch always
+  has a durable reservation). Writers of one model then never wait on each other
+  for their rows. The price: numbers reserved by a batch that then fails (a
+  lost connection, a concurrent replica storing one of its ids first) are never
+  used, so a count-window block may hold fewer than ``step`` records, and the
+  model's ``record_count`` counts numbers reserved rather than rows. A block is
+  judged once its numbers are all reserved; a batch that reserved some of them
+  and commits after the judgement (within one request's time) is counted in the
+  block, and so in every later window that covers it, but not in that judgement.
+
+Rows go in with ``COPY`` on PostgreSQL (text format, built in one pass; the
+features as the JSON text the client sent) and one ``executemany`` on SQLite.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import insert, update
+import psycopg
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from app.errors import ValidationFailed
-from app.ingest.columns import CONFIDENCE, Columns, add_outputs, feature_columns
+from app.db import Database
+from app.ingest.columns import CONFIDENCE, Columns
+from app.ingest.parse import ValidatedBatch
 from app.ingest.sketches import get_spec
-from app.schemas import PredictionIn
-from exceptions_queue.labels import LabelRefused, valid_label
 from monitors.sketch import SketchSpec
 from monitors.window import WindowSpec, split_by_block
-from storage.sql import SQLITE, dialect
 from storage.tables import BlockCounts, MonitoredModel
 
-PROBABILITY_TOLERANCE = 0.01
 
-
-@dataclass
-class ValidatedBatch:
-    """A batch that passed every check, as rows and as columns."""
-
-    records: Sequence[PredictionIn]
-    client_ids: list[str]
-    timestamps: list[dt.datetime]
-    outputs: list[Any]
-    confidence: npt.NDArray[np.float64]
-    columns: Columns  # features plus __prediction__ and __confidence__
+class ModelChanged(Exception):
+    """The model was changed (or archived) after the batch was validated: start again."""
 
 
 @dataclass
@@ -58,70 +68,12 @@ class StoredBatch:
     seqs: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
-def _loc(prefix: Sequence[str | int], i: int, *rest: str | int) -> list[str | int]:
-    return [*prefix, i, *rest] if prefix else [*rest]
-
-
-def validate_batch(
-    model: MonitoredModel,
-    records: Sequence[PredictionIn],
-    *,
-    now: dt.datetime,
-    prefix: Sequence[str | int] = ("predictions",),
-) -> ValidatedBatch:
-    """Check a batch against the model's schema; raise a 422 naming the first bad field.
-
-    ``prefix`` is the path of the record list in the request (empty for a single record).
-    """
-    columns = feature_columns(
-        model.features,
-        [r.features for r in records],
-        strict=model.strict,
-        loc=lambda i, name: _loc(prefix, i, "features", name),
-    )
-    labels = set(model.labels or ())
-    outputs: list[Any] = []
-    confidence = np.full(len(records), np.nan)
-    for i, r in enumerate(records):
-        out = r.prediction
-        try:
-            checked = valid_label(model, out, what="prediction")
-        except LabelRefused as refused:
-            raise ValidationFailed.at(_loc(prefix, i, "prediction"), str(refused)) from None
-        if model.task == "classification":  # a regression output is stored as it was sent
-            out = checked
-        outputs.append(out)
-        if r.probabilities is not None:
-            if model.task != "classification":
-                raise ValidationFailed.at(
-                    _loc(prefix, i, "probabilities"), "probabilities are for classification models"
-                )
-            extra = set(r.probabilities) - labels
-            if extra:
-                raise ValidationFailed.at(
-                    _loc(prefix, i, "probabilities", sorted(extra)[0]),
-                    "not one of the model's labels",
-                )
-            total = sum(r.probabilities.values())
-            if abs(total - 1.0) > PROBABILITY_TOLERANCE:
-                raise ValidationFailed.at(
-                    _loc(prefix, i, "probabilities"),
-                    f"probabilities must sum to 1 (they sum to {total:.4f})",
-                )
-        if r.confidence is not None:
-            confidence[i] = r.confidence
-        elif r.probabilities:
-            confidence[i] = max(r.probabilities.values())
-    add_outputs(columns, task=model.task, outputs=outputs, confidence=confidence)
-    client_ids = [r.id or f"dd-{uuid.uuid4().hex}" for r in records]
-    timestamps = [r.timestamp or now for r in records]
-    return ValidatedBatch(records, client_ids, timestamps, outputs, confidence, columns)
-
-
-_ROW_COLUMNS = (
+# --------------------------------------------------------------------------- values
+_COLUMNS = (
+    "id",
+    "seq",
     "model_id",
     "client_id",
-    "seq",
     "ts",
     "received_at",
     "features",
@@ -132,143 +84,77 @@ _ROW_COLUMNS = (
 )
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def _sqlite_time(value: dt.datetime) -> str:
     """What SQLAlchemy stores for a UTCDateTime on SQLite (naive UTC, microseconds always)."""
-    t = value.astimezone(dt.UTC)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031  (fast, fixed widths)
-        t.year,
-        t.month,
-        t.day,
-        t.hour,
-        t.minute,
-        t.second,
-        t.microsecond,
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _utc_texts(stamps: Sequence[dt.datetime]) -> npt.NDArray[np.bytes_]:
+    """``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC for each of ``stamps`` (aware), as one array.
+
+    What :func:`_sqlite_time` gives for each, without its Python calls per record
+    (a tenth of the cost): epoch microseconds, formatted by numpy.
+    """
+    micros = np.rint(np.array([t.timestamp() for t in stamps]) * 1e6).astype(np.int64)
+    texts = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us").astype("S26")
+    texts.view("S1").reshape(-1, 26)[:, 10] = b" "
+    return texts
+
+
+_COPY_ESCAPES = (b"\\", b"\t", b"\n", b"\r")
+
+
+def _copy_escape(value: bytes) -> bytes:
+    """A value for COPY's text format (backslash, tab, newline and CR escaped)."""
+    return (
+        value.replace(b"\\", b"\\\\")
+        .replace(b"\t", b"\\t")
+        .replace(b"\n", b"\\n")
+        .replace(b"\r", b"\\r")
     )
 
 
-_INSERT_HEAD = f"INSERT INTO predictions ({', '.join(_ROW_COLUMNS)}) "
-_ON_CONFLICT = " ON CONFLICT (model_id, client_id) DO NOTHING"
-# The rows carry their position among the batch's new rows; the statement adds the
-# first sequence number reserved (known only inside the transaction), so the rows
-# themselves can be built before it.
-_SQLITE_INSERT = (
-    _INSERT_HEAD
-    + "VALUES (?, ?, ? + {first_seq:d}, "
-    + ", ".join("?" * (len(_ROW_COLUMNS) - 3))
-    + ")"
-    + _ON_CONFLICT
-)
-# PostgreSQL reads the whole batch from one JSON document (rows as objects)
-_PG_ROW_TYPES = (
-    "bigint",
-    "varchar",
-    "bigint",
-    "timestamptz",
-    "timestamptz",
-    "json",
-    "json",
-    "float8",
-    "json",
-    "varchar",
-)
-_PG_INSERT = (
-    _INSERT_HEAD
-    + "SELECT "
-    + ", ".join("seq + %s" if c == "seq" else c for c in _ROW_COLUMNS)
-    + " FROM json_to_recordset(%s::json) AS r("
-    + ", ".join(f"{c} {t}" for c, t in zip(_ROW_COLUMNS, _PG_ROW_TYPES, strict=True))
-    + ")"
-    + _ON_CONFLICT
-    + " RETURNING seq, id"
-)
+_NULL = b"\\N"
 
 
-def _insert_params(
-    on_sqlite: bool,
-    model_id: int,
-    client_ids: Sequence[str],
-    values: Sequence[tuple[Any, ...]],
-    positions: Iterable[int],
-) -> Any:
-    """The parameters of :func:`_insert_rows` for the records at ``positions``, in order.
-
-    SQLite takes one executemany of text values. PostgreSQL takes one statement
-    whose parameter is the rows as one JSON document, serialised in one call and
-    unpacked by ``json_to_recordset``: a pipelined executemany cost ~25 ms of CPU
-    per 1,000 rows in psycopg, arrays (``unnest``) as much.
-    """
-    rows = [(model_id, client_ids[i], k, *values[i]) for k, i in enumerate(positions)]
-    if on_sqlite:
-        return rows
-    return orjson.dumps([dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows]).decode()
-
-
-def _insert_rows(
-    session: Session, params: Any, *, model_id: int, seqs: tuple[int, int]
-) -> dict[int, int]:
-    """Insert the rows of ``params`` (:func:`_insert_params`) numbered from ``seqs[0]``.
-
-    Returns the sequence number and id of each row written; rows skipped by ON
-    CONFLICT are not among them. Values arrive already in the driver's types: the
-    ORM/Core path would process every value of every row through the column types
-    (two datetimes and three JSON columns per record): most of the cost of a batch.
-    """
-    connection = session.connection()
-    first, end = seqs
-    if dialect(session) == SQLITE:
-        connection.exec_driver_sql(_SQLITE_INSERT.format(first_seq=first), params)
-        written = connection.exec_driver_sql(
-            "SELECT seq, id FROM predictions WHERE model_id = ? AND seq >= ? AND seq < ?",
-            (model_id, first, end),
-        )
-    else:
-        written = connection.exec_driver_sql(_PG_INSERT, (first, params))
-    return {int(seq): int(pk) for seq, pk in written}
-
-
-def _existing_ids(
-    session: Session, model_id: int, client_ids: list[str], *, on_sqlite: bool
-) -> set[str]:
-    """Which of ``client_ids`` the model already has: one statement with one parameter.
-
-    ``IN (:id_1, ..., :id_1000)`` costs a statement compiled with a thousand bound
-    parameters on every batch; an array (PostgreSQL) or a JSON list (SQLite) does not.
-    """
-    if not client_ids:
-        return set()
-    if on_sqlite:
-        sql = (
-            "SELECT client_id FROM predictions WHERE model_id = ? "
-            "AND client_id IN (SELECT value FROM json_each(?))"
-        )
-        ids: Any = _json(client_ids)
-    else:
-        sql = "SELECT client_id FROM predictions WHERE model_id = %s AND client_id = ANY(%s)"
-        ids = client_ids
-    return set(session.connection().exec_driver_sql(sql, (model_id, ids)).scalars())
+def _copy_text(values: Sequence[bytes | None]) -> list[bytes]:
+    """A column for COPY's text format: NULL as ``\\N``, the rest escaped where needed."""
+    present = [v for v in values if v is not None]
+    blob = b"\x00".join(present)  # one scan per character for the whole column
+    escape = any(c in blob for c in _COPY_ESCAPES)
+    if len(present) == len(values) and not escape:
+        return present
+    return [_NULL if v is None else _copy_escape(v) if escape else v for v in values]
 
 
 @dataclass
 class RowValues:
-    """Each record's stored values in the driver's types, minus its id and sequence number.
+    """Each record's stored values in the driver's format, minus its row id and sequence number.
 
-    Computed before the write transaction (on SQLite, JSON and timestamps as
-    text), so the write lock (SQLite's one writer; the model row on PostgreSQL)
-    is held for less.
+    Computed before the write transaction. On SQLite, the insert's parameters:
+    a tuple per record to insert, whose first item is its place among them (the
+    statement adds the first row id and sequence number); on PostgreSQL, each
+    record's COPY line after its id and sequence number.
     """
 
     on_sqlite: bool
-    values: list[tuple[Any, ...]]  # ts, received_at, features, prediction, confidence, ...
-    # the insert's parameters when every record of the batch is new (the usual case)
-    all_new: Any
-    # sketch counts of the whole batch against this reference, used when the batch
-    # is stored whole into one block (the usual case)
+    positions: list[int]  # the records to insert (positions in the batch)
+    values: list[Any]  # SQLite: per record of ``positions``; PostgreSQL: of the batch
+    # sketch counts of the records at ``positions`` against this reference
     reference_id: int | None = None
     counts: npt.NDArray[np.int64] | None = None
+
+
+def _output_json(model: MonitoredModel, outputs: Sequence[Any]) -> list[bytes]:
+    if model.task == "classification":
+        by_label = {label: orjson.dumps(label) for label in model.labels or ()}
+        try:
+            return [by_label[o] for o in outputs]
+        except KeyError:
+            pass
+    return [orjson.dumps(o) for o in outputs]
 
 
 def row_values(
@@ -277,106 +163,348 @@ def row_values(
     *,
     on_sqlite: bool,
     now: dt.datetime,
+    positions: Sequence[int] | None = None,
     spec: SketchSpec | None = None,
 ) -> RowValues:
-    """The values ``store_batch`` inserts for each record of ``batch``.
+    """The values :func:`store_batch` inserts for the records at ``positions`` (default all).
 
-    With ``spec`` (the sketch of the model's reference), the batch's counts too.
+    With ``spec`` (the sketch of the model's reference), their counts too.
     """
-    confidence = [None if math.isnan(c) else c for c in batch.confidence.tolist()]
-    rows = zip(batch.records, batch.timestamps, batch.outputs, confidence, strict=True)
-    values: list[tuple[Any, ...]]
+    n = batch.rows
+    chosen = list(range(n)) if positions is None else list(positions)
+    conf: list[float | None] = [
+        None if c != c else c  # NaN -> NULL
+        for c in batch.confidence.tolist()
+    ]
+    probs = (
+        [None] * n
+        if batch.probabilities is None
+        else [None if p is None else orjson.dumps(p) for p in batch.probabilities]
+    )
+    outputs = _output_json(model, batch.outputs)
+    values: list[Any]
     if on_sqlite:  # text for SQLite's driver: JSON and timestamps as SQLAlchemy writes them
         received = _sqlite_time(now)
-        output_json = {label: _json(label) for label in model.labels or ()}
-        values = [
-            (
-                _sqlite_time(ts),
-                received,
-                _json(r.features),
-                output_json[out] if out in output_json else _json(out),
+        values = list(
+            zip(
+                range(n),
+                [model.id] * n,
+                batch.client_ids,
+                _utc_texts(batch.timestamps).astype("U26").tolist(),
+                [received] * n,
+                map(bytes.decode, batch.features_json),
+                map(bytes.decode, outputs),
                 conf,
-                None if r.probabilities is None else _json(r.probabilities),
-                r.model_version,
+                [None if p is None else p.decode() for p in probs],
+                batch.model_versions,
+                strict=True,
             )
-            for r, ts, out, conf in rows
-        ]
-    else:  # Python values: _insert_rows serialises the batch as one JSON document
-        values = [
-            (ts, now, r.features, out, conf, r.probabilities, r.model_version)
-            for r, ts, out, conf in rows
-        ]
+        )
+    else:  # each record's COPY line after its id and sequence number
+        values = list(
+            map(
+                b"\t".join,
+                zip(
+                    [b"%d" % model.id] * n,
+                    _copy_text([c.encode() for c in batch.client_ids]),
+                    np.char.add(_utc_texts(batch.timestamps), b"+00").tolist(),
+                    [_sqlite_time(now).encode() + b"+00"] * n,
+                    _copy_text(batch.features_json),
+                    _copy_text(outputs),
+                    [_NULL if c is None else repr(c).encode() for c in conf],
+                    _copy_text(probs),
+                    _copy_text([None if v is None else v.encode() for v in batch.model_versions]),
+                    strict=True,
+                ),
+            )
+        )
+        if len(chosen) != n:
+            values = [(k, *values[i][1:]) for k, i in enumerate(chosen)]
+    counts = None
+    if spec is not None:
+        columns = (
+            batch.columns
+            if len(chosen) == n
+            else batch.columns.take(np.array(chosen, dtype=np.intp))
+        )
+        counts = spec.count(columns.values)
     return RowValues(
         on_sqlite,
+        chosen,
         values,
-        all_new=_insert_params(on_sqlite, model.id, batch.client_ids, values, range(len(values))),
         reference_id=model.reference_id if spec is not None else None,
-        counts=spec.count(batch.columns.values) if spec is not None else None,
+        counts=counts,
     )
 
 
-def store_batch(
+def first_of_each_id(client_ids: Sequence[str]) -> list[int]:
+    """Positions of the first record of each id (a later record with the same id is a duplicate)."""
+    if len(set(client_ids)) == len(client_ids):
+        return list(range(len(client_ids)))
+    first: dict[str, int] = {}
+    for i, cid in enumerate(client_ids):
+        first.setdefault(cid, i)
+    return sorted(first.values())
+
+
+def existing_ids(
+    session: Session, model_id: int, client_ids: list[str], *, on_sqlite: bool
+) -> set[str]:
+    """Which of ``client_ids`` the model already has: one statement with one parameter."""
+    if not client_ids:
+        return set()
+    if on_sqlite:
+        sql = (
+            "SELECT client_id FROM predictions WHERE model_id = ? "
+            "AND client_id IN (SELECT value FROM json_each(?))"
+        )
+        ids: Any = orjson.dumps(client_ids).decode()
+    else:
+        sql = "SELECT client_id FROM predictions WHERE model_id = %s AND client_id = ANY(%s)"
+        ids = client_ids
+    return set(session.connection().exec_driver_sql(sql, (model_id, ids)).scalars())
+
+
+def check_model_unchanged(session: Session, model: MonitoredModel) -> None:
+    """Raise :class:`ModelChanged` if ``model`` (as validated against) changed or was archived."""
+    row = session.execute(
+        select(MonitoredModel.updated_at, MonitoredModel.status).where(
+            MonitoredModel.id == model.id
+        )
+    ).first()
+    if row is None or row.status != "active" or row.updated_at != model.updated_at:
+        raise ModelChanged
+
+
+# --------------------------------------------------------------------------- SQLite
+_SQLITE_INSERT = (
+    "INSERT INTO predictions ("
+    + ", ".join(_COLUMNS)
+    + ") VALUES (?1 + {first_id:d}, ?1 + {first_seq:d}, "
+    + ", ".join(f"?{k}" for k in range(2, len(_COLUMNS)))
+    + ") ON CONFLICT (model_id, client_id) DO NOTHING"
+)
+
+
+class Raced(Exception):
+    """Another writer stored one of the batch's ids since they were checked: check again."""
+
+
+def store_sqlite(
     session: Session,
     model: MonitoredModel,
     batch: ValidatedBatch,
+    values: RowValues,
     *,
     now: dt.datetime,
-    values: RowValues | None = None,
+    recheck: bool = False,
 ) -> StoredBatch:
-    """Insert the batch's new rows and add them to the model's window blocks.
+    """Insert the rows of ``values`` and their block counts, inside SQLite's write lock.
 
-    ``values`` (from :func:`row_values`, computed before the transaction) saves
-    that work inside it.
+    The rows' values were built before the lock, for the records whose ids were
+    not stored when checked (in a read before it). Under the lock: the counter,
+    the highest row id, the insert (the statement adds the first id and number
+    to each row's place), the block counts. If another writer stored one of the
+    ids in between, :class:`Raced` is raised (the caller rolls back and calls
+    again with ``recheck``, which checks the ids under the lock): numbers and
+    ids stay dense and exact.
     """
-    n = len(batch.client_ids)
-    # A record whose id was already accepted (before, or earlier in this batch) is a
-    # duplicate and changes nothing.
-    first_of: dict[str, int] = {}
-    for i, cid in enumerate(batch.client_ids):
-        first_of.setdefault(cid, i)
-    on_sqlite = dialect(session) == SQLITE
-    existing = _existing_ids(session, model.id, list(first_of), on_sqlite=on_sqlite)
-    candidates = [i for cid, i in first_of.items() if cid not in existing]
+    n = batch.rows
+    candidates = values.positions
+    rows = values.values
+    if recheck:
+        existing = existing_ids(
+            session, model.id, [batch.client_ids[i] for i in candidates], on_sqlite=True
+        )
+        if existing:
+            keep = [k for k, i in enumerate(candidates) if batch.client_ids[i] not in existing]
+            candidates = [candidates[k] for k in keep]
+            rows = [(j, *rows[k][1:]) for j, k in enumerate(keep)]
     if not candidates:
         return StoredBatch(batch, np.empty(0, dtype=np.intp), [], n)
-
-    # Reserve sequence numbers (they place records in count-window blocks). On
-    # PostgreSQL this row lock serialises concurrent writers of one model, briefly.
-    end = session.execute(
-        update(MonitoredModel)
-        .where(MonitoredModel.id == model.id)
-        .values(record_count=MonitoredModel.record_count + len(candidates))
-        .returning(MonitoredModel.record_count)
+    connection = session.connection()
+    end = connection.exec_driver_sql(
+        "UPDATE models SET record_count = record_count + ? WHERE id = ? RETURNING record_count",
+        (len(candidates), model.id),
     ).scalar_one()
-    first_seq = end - len(candidates)
-
-    if values is None or values.on_sqlite != on_sqlite:
-        values = row_values(model, batch, on_sqlite=on_sqlite, now=now)
-    params = (
-        values.all_new
-        if len(candidates) == n
-        else _insert_params(on_sqlite, model.id, batch.client_ids, values.values, candidates)
+    first_seq = int(end) - len(candidates)
+    first_id = int(
+        connection.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM predictions").scalar_one()
     )
-    # A concurrent writer (another replica) may have taken an id between the check
-    # and the insert: ON CONFLICT DO NOTHING skipped it, so it is a duplicate too.
-    inserted = _insert_rows(session, params, model_id=model.id, seqs=(first_seq, end))
-    kept = [(k, i) for k, i in enumerate(candidates) if first_seq + k in inserted]
-    positions = np.array([i for _, i in kept], dtype=np.intp)
-    seqs = np.array([first_seq + k for k, _ in kept], dtype=np.int64)
-    if model.reference_id is not None and len(positions):
-        whole = len(positions) == batch.columns.rows and values.reference_id == model.reference_id
-        _add_block_counts(
-            session, model, batch, positions, seqs, now=now, counts=values.counts if whole else None
+    inserted = connection.exec_driver_sql(
+        _SQLITE_INSERT.format(first_id=first_id, first_seq=first_seq), rows
+    ).rowcount
+    if inserted != len(candidates):
+        raise Raced
+    positions = np.array(candidates, dtype=np.intp)
+    seqs = np.arange(first_seq, first_seq + len(candidates), dtype=np.int64)
+    counts = values.counts if candidates is values.positions else None
+    add_block_counts(session, model, batch, positions, seqs, now=now, counts=counts)
+    ids = list(range(first_id, first_id + len(candidates)))
+    return StoredBatch(batch, positions, ids, n - len(candidates), seqs)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+@dataclass(frozen=True)
+class Reservation:
+    """Sequence numbers and row ids reserved for the records at ``positions``."""
+
+    positions: list[int]
+    first_seq: int
+    ids: list[int]
+
+
+_RESERVE = (
+    "WITH r AS (UPDATE models SET record_count = record_count + %(n)s"
+    " WHERE id = %(model_id)s RETURNING record_count)"
+    " SELECT (SELECT record_count FROM r),"
+    " ARRAY(SELECT nextval('predictions_id_seq') FROM generate_series(1, %(n)s))"
+)
+
+
+def reserve(
+    db: Database, model: MonitoredModel, batch: ValidatedBatch, wanted: list[int]
+) -> Reservation:
+    """Reserve numbers and ids for the records of ``wanted`` not stored before (PostgreSQL).
+
+    A transaction of its own: the model's row lock is held from its one UPDATE
+    to its commit, which does not wait for the disk (see the module's notes).
+    """
+    with db.session() as session:
+        connection = session.connection()
+        existing = existing_ids(
+            session, model.id, [batch.client_ids[i] for i in wanted], on_sqlite=False
         )
-    return StoredBatch(
-        batch,
-        positions,
-        [inserted[int(q)] for q in seqs],
-        n - len(positions),
-        seqs,
+        candidates = [i for i in wanted if batch.client_ids[i] not in existing]
+        if not candidates:
+            return Reservation([], 0, [])
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        end, ids = connection.exec_driver_sql(
+            _RESERVE, {"n": len(candidates), "model_id": model.id}
+        ).one()
+    return Reservation(candidates, int(end) - len(candidates), list(ids))
+
+
+_COPY = f"COPY predictions ({', '.join(_COLUMNS)}) FROM STDIN"
+_PG_TYPES = (
+    "bigint",
+    "bigint",
+    "bigint",
+    "varchar",
+    "timestamptz",
+    "timestamptz",
+    "json",
+    "json",
+    "float8",
+    "json",
+    "varchar",
+)
+# the fallback when COPY meets an id another writer stored meanwhile
+_PG_INSERT = (
+    f"INSERT INTO predictions ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)}"
+    " FROM json_to_recordset(%s::json) AS r("
+    + ", ".join(f"{c} {t}" for c, t in zip(_COLUMNS, _PG_TYPES, strict=True))
+    + ") ON CONFLICT (model_id, client_id) DO NOTHING RETURNING id"
+)
+
+
+def copy_payload(values: RowValues, reservation: Reservation) -> bytes:
+    """The rows of ``reservation`` in COPY's text format, in one buffer."""
+    lines = (
+        values.values
+        if len(reservation.positions) == len(values.values)
+        else [values.values[i] for i in reservation.positions]
+    )
+    return b"".join(
+        map(
+            b"%d\t%d\t%b\n".__mod__,
+            zip(
+                reservation.ids,
+                range(reservation.first_seq, reservation.first_seq + len(reservation.ids)),
+                lines,
+                strict=True,
+            ),
+        )
     )
 
 
+def _row_document(payload: bytes) -> bytes:
+    """The COPY rows of ``payload`` as one JSON document of objects (the fallback's input)."""
+    rows = []
+    for line in payload.split(b"\n")[:-1]:
+        fields = [_copy_unescape(f) for f in line.split(b"\t")]
+        row: dict[str, Any] = {}
+        for name, value in zip(_COLUMNS, fields, strict=True):
+            if value is None:
+                row[name] = None
+            elif name in ("features", "prediction", "probabilities"):
+                row[name] = orjson.Fragment(value)
+            else:
+                row[name] = value.decode()
+        rows.append(row)
+    return orjson.dumps(rows)
+
+
+def _copy_unescape(value: bytes) -> bytes | None:
+    if value == _NULL:
+        return None
+    if b"\\" not in value:
+        return value
+    out = bytearray()
+    escapes = {ord("\\"): b"\\", ord("t"): b"\t", ord("n"): b"\n", ord("r"): b"\r"}
+    it = iter(value)
+    for c in it:
+        out += escapes[next(it)] if c == ord("\\") else bytes((c,))
+    return bytes(out)
+
+
+def store_postgres(
+    session: Session,
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    reservation: Reservation,
+    payload: bytes,
+    *,
+    now: dt.datetime,
+    counts: npt.NDArray[np.int64] | None,
+    duplicates: int,
+) -> StoredBatch:
+    """COPY the reserved rows in and add their block counts; no lock is taken.
+
+    If another writer stored one of the ids since the reservation checked them,
+    COPY fails on the unique constraint: it is rolled back to a savepoint and the
+    rows go in with ``ON CONFLICT DO NOTHING`` instead (those ids are duplicates).
+    """
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    positions = reservation.positions
+    ids = reservation.ids
+    savepoint = connection.begin_nested()
+    try:
+        with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
+            copy.write(payload)
+        savepoint.commit()
+    except psycopg.errors.UniqueViolation:  # another writer stored one of the ids meanwhile
+        savepoint.rollback()
+        written = set(
+            connection.exec_driver_sql(_PG_INSERT, (_row_document(payload).decode(),)).scalars()
+        )
+        kept = [(k, i) for k, i in enumerate(positions) if ids[k] in written]
+        positions = [i for _, i in kept]
+        ids = [ids[k] for k, _ in kept]
+        seqs = np.array([reservation.first_seq + k for k, _ in kept], dtype=np.int64)
+        counts = None
+    else:
+        seqs = np.arange(
+            reservation.first_seq, reservation.first_seq + len(positions), dtype=np.int64
+        )
+    where = np.array(positions, dtype=np.intp)
+    add_block_counts(session, model, batch, where, seqs, now=now, counts=counts)
+    return StoredBatch(batch, where, ids, duplicates + len(reservation.positions) - len(ids), seqs)
+
+
+# --------------------------------------------------------------------------- block counts
 def encode_counts(counts: npt.NDArray[np.int64]) -> bytes:
     return zlib.compress(counts.astype("<i8").tobytes(), 1)
 
@@ -434,7 +562,10 @@ def block_parts(
     return parts
 
 
-def _add_block_counts(
+_BLOCK_COUNTS = cast(Table, BlockCounts.__table__)  # Core: no ORM bulk path per insert
+
+
+def add_block_counts(
     session: Session,
     model: MonitoredModel,
     batch: ValidatedBatch,
@@ -444,8 +575,14 @@ def _add_block_counts(
     now: dt.datetime,
     counts: npt.NDArray[np.int64] | None = None,
 ) -> None:
-    assert model.reference_id is not None
-    whole = len(positions) == batch.columns.rows  # the usual batch: nothing was a duplicate
+    """Insert the block counts of the stored records at ``positions`` (numbered ``seqs``).
+
+    ``counts`` are those of exactly these records against the model's reference,
+    computed before the transaction (else they are counted here).
+    """
+    if model.reference_id is None or not len(positions):
+        return
+    whole = len(positions) == batch.rows  # the usual batch: nothing was a duplicate
     parts = block_parts(
         spec=get_spec(session, model.reference_id),
         window=WindowSpec.parse(model.window),
@@ -457,4 +594,4 @@ def _add_block_counts(
         now=now,
         counts_of_all=counts,
     )
-    session.execute(insert(BlockCounts), parts)
+    session.connection().execute(insert(_BLOCK_COUNTS), parts)

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from app.auth import AdminDep, IngestDep, ReaderDep, SessionDep, SettingsDep, get_db
 from app.catalog import service as catalog
 from app.errors import ValidationFailed
-from app.ingest.endpoints import parse_json
+from app.ingest.parse import parse_json
 from app.reference import service as reference
 from storage.tables import Prediction
 
@@ -94,7 +94,7 @@ async def upload_reference(
                 source = "parquet" if data[:4] == b"PAR1" else "csv"
                 columns = reference.columns_from_frame(model, frame, from_text=source == "csv")
             else:
-                body = parse_json(data, request)
+                body = parse_json(data, request.headers.get("content-type"))
                 if not isinstance(body, dict) or not isinstance(body.get("records"), list):
                     raise ValidationFailed.at(
                         ["records"], 'send {"records": [...]} or a file upload'

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Protocol
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 from sqlalchemy import and_, or_, select
@@ -24,22 +23,10 @@ from app.catalog import service as catalog
 from app.db import Database
 from app.errors import Conflict, PayloadTooLarge, ValidationFailed
 from app.ingest import feedback
-from app.ingest.flows import find_exceptions, on_batch_stored, rule_config
+from app.ingest.flows import prepare, rule_config, write
 from app.ingest.parse import batch_parser
 from app.ingest.sketches import get_spec
-from app.ingest.store import (
-    ModelChanged,
-    Raced,
-    StoredBatch,
-    check_model_unchanged,
-    copy_payload,
-    existing_ids,
-    first_of_each_id,
-    reserve,
-    row_values,
-    store_postgres,
-    store_sqlite,
-)
+from app.ingest.store import ModelChanged, Raced, StoredBatch
 from app.ops import metrics
 from app.pagination import (
     CursorQuery,
@@ -162,48 +149,16 @@ def _ingest(
     except ValidationFailed:
         metrics.RECORDS_REJECTED.inc(name)
         raise
-    wanted = first_of_each_id(batch.client_ids)
-    findings = find_exceptions(model, batch, rules)
-    if db.is_sqlite:
-        # which ids exist is read before the write lock (and again under it, in
-        # the rare case another writer stored one of them in between)
-        with db.session(readonly=True) as session:
-            existing = existing_ids(
-                session, model.id, [batch.client_ids[i] for i in wanted], on_sqlite=True
-            )
-        new = [i for i in wanted if batch.client_ids[i] not in existing] if existing else wanted
-        if not new:
-            return StoredBatch(batch, np.empty(0, dtype=np.intp), [], batch.rows), 0
-        values = row_values(model, batch, on_sqlite=True, now=now, positions=new, spec=spec)
-        for recheck in (False, True):
-            try:
-                with db.session() as session:
-                    check_model_unchanged(session, model)
-                    stored = store_sqlite(session, model, batch, values, now=now, recheck=recheck)
-                    exceptions = on_batch_stored(session, model, stored, now=now, findings=findings)
-                return stored, exceptions
-            except Raced:
-                continue
-        raise AssertionError("unreachable: a recheck under the write lock cannot race")
-    values = row_values(model, batch, on_sqlite=False, now=now, positions=wanted, spec=spec)
-    reservation = reserve(db, model, batch, wanted)
-    if not reservation.positions:
-        return StoredBatch(batch, np.empty(0, dtype=np.intp), [], batch.rows), 0
-    payload = copy_payload(values, reservation)
-    with db.session() as session:
-        check_model_unchanged(session, model)
-        stored = store_postgres(
-            session,
-            model,
-            batch,
-            reservation,
-            payload,
-            now=now,
-            counts=values.counts if reservation.positions == wanted else None,
-            duplicates=batch.rows - len(reservation.positions),
-        )
-        exceptions = on_batch_stored(session, model, stored, now=now, findings=findings)
-    return stored, exceptions
+    prepared = prepare(db, model, batch, spec=spec, rules=rules, now=now)
+    if isinstance(prepared, StoredBatch):  # nothing new: every record was a duplicate
+        return prepared, 0
+    for recheck in (False, True):
+        try:
+            with db.session() as session:
+                return write(session, prepared, recheck=recheck)
+        except Raced:  # (SQLite: another writer stored one of the ids meanwhile)
+            continue
+    raise AssertionError("unreachable: a recheck under SQLite's write lock cannot race")
 
 
 class StoredPrediction(Protocol):

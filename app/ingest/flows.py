@@ -16,24 +16,36 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.ingest.columns import CONFIDENCE, PREDICTION, probability_matrix
+from app.ingest.parse import ValidatedBatch
 from app.ingest.sketches import get_spec
+from app.ingest.store import (
+    Reservation,
+    RowValues,
+    StoredBatch,
+    check_model_unchanged,
+    copy_payload,
+    existing_ids,
+    first_of_each_id,
+    reserve,
+    row_values,
+    store_postgres,
+    store_sqlite,
+)
 from app.performance import blocks as performance
 from exceptions_queue import repository, sampling, service
 from exceptions_queue.rules import Findings, RuleConfig, evaluate
+from monitors.sketch import SketchSpec
 from storage.sql import LockKey, advisory_lock
 from storage.tables import MonitoredModel, Prediction, Reference
-
-if TYPE_CHECKING:
-    from app.ingest.parse import ValidatedBatch
-    from app.ingest.store import StoredBatch
 
 # What a reference says is normal, per reference id (references never change).
 _Normal = tuple[dict[str, tuple[float, float]], dict[str, frozenset[str]]]
@@ -294,6 +306,89 @@ def on_batch_stored(
         now=now,
         budget=service.options_of(model).ticket_budget_per_hour,
     )
+
+
+@dataclass
+class PreparedBatch:
+    """A validated batch and everything its write transaction needs, computed before it."""
+
+    model: MonitoredModel  # as validated against (checked again in the transaction)
+    batch: ValidatedBatch
+    values: RowValues
+    findings: BatchFindings
+    now: dt.datetime
+    # PostgreSQL: the reserved numbers and ids, and the rows in COPY's format
+    reservation: Reservation | None = None
+    payload: bytes = b""
+
+
+def prepare(
+    db: Database,
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    *,
+    spec: SketchSpec | None,
+    rules: RuleConfig,
+    now: dt.datetime,
+) -> PreparedBatch | StoredBatch:
+    """All of a batch's write that can be done before its transaction.
+
+    Which of its ids are stored already (a read), the rows' values, their sketch
+    counts and the rules' findings; on PostgreSQL also the reservation of
+    sequence numbers and row ids (a transaction of its own, app.ingest.store)
+    and the COPY buffer. A :class:`StoredBatch` of nothing when every record is
+    a duplicate.
+    """
+    wanted = first_of_each_id(batch.client_ids)
+    findings = find_exceptions(model, batch, rules)
+    if db.is_sqlite:
+        # read before the write lock (and again under it if another writer raced)
+        with db.session(readonly=True) as session:
+            existing = existing_ids(
+                session, model.id, [batch.client_ids[i] for i in wanted], on_sqlite=True
+            )
+        new = [i for i in wanted if batch.client_ids[i] not in existing] if existing else wanted
+        if not new:
+            return StoredBatch(batch, np.empty(0, dtype=np.intp), [], batch.rows)
+        values = row_values(model, batch, on_sqlite=True, now=now, positions=new, spec=spec)
+        return PreparedBatch(model, batch, values, findings, now)
+    values = row_values(model, batch, on_sqlite=False, now=now, positions=wanted, spec=spec)
+    reservation = reserve(db, model, batch, wanted)
+    if not reservation.positions:
+        return StoredBatch(batch, np.empty(0, dtype=np.intp), [], batch.rows)
+    payload = copy_payload(values, reservation)
+    return PreparedBatch(model, batch, values, findings, now, reservation, payload)
+
+
+def write(
+    session: Session, prepared: PreparedBatch, *, recheck: bool = False
+) -> tuple[StoredBatch, int]:
+    """The write transaction of a prepared batch: rows, block counts, tickets.
+
+    Returns what was stored and how many tickets were opened. Raises
+    :class:`app.ingest.store.ModelChanged` if the model changed since it was
+    read, and on SQLite :class:`app.ingest.store.Raced` (see ``store_sqlite``).
+    """
+    model, batch, now = prepared.model, prepared.batch, prepared.now
+    check_model_unchanged(session, model)
+    if prepared.reservation is None:
+        stored = store_sqlite(session, model, batch, prepared.values, now=now, recheck=recheck)
+    else:
+        reservation = prepared.reservation
+        stored = store_postgres(
+            session,
+            model,
+            batch,
+            reservation,
+            prepared.payload,
+            now=now,
+            counts=prepared.values.counts
+            if reservation.positions == prepared.values.positions
+            else None,
+            duplicates=batch.rows - len(reservation.positions),
+        )
+    exceptions = on_batch_stored(session, model, stored, now=now, findings=prepared.findings)
+    return stored, exceptions
 
 
 def on_feedback(

@@ -200,6 +200,8 @@ def row_values(
                 strict=True,
             )
         )
+        if len(chosen) != n:  # only the records to insert, numbered among themselves
+            values = [(k, *values[i][1:]) for k, i in enumerate(chosen)]
     else:  # each record's COPY line after its id and sequence number
         values = list(
             map(
@@ -218,8 +220,6 @@ def row_values(
                 ),
             )
         )
-        if len(chosen) != n:
-            values = [(k, *values[i][1:]) for k, i in enumerate(chosen)]
     counts = None
     if spec is not None:
         columns = (

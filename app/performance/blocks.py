@@ -113,11 +113,11 @@ def on_batch_stored(
     window = WindowSpec.parse(model.window)
     stamps = [batch.timestamps[i] for i in positions.tolist()]
     blocks = blocks_of(window, stored.seqs, stamps)
-    versions = [version_key(batch.records[i].model_version) for i in positions.tolist()]
+    versions = [version_key(batch.model_versions[i]) for i in positions.tolist()]
     strata = np.where(np.isin(positions, flagged), FLAGGED, UNFLAGGED)
     fit = reference_fit(session, model)
     probabilities = (
-        probability_matrix(model.labels or [], [batch.records[i].probabilities for i in positions])
+        probability_matrix(model.labels or [], [batch.probabilities_of(i) for i in positions])
         if model.task == "classification"
         else None
     )

@@ -49,6 +49,7 @@ class DriftdeskServer:
         port: int | None = None,
         log: Path | None = None,
         cwd: Path = ROOT,
+        start_timeout: float = 60.0,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,6 +58,7 @@ class DriftdeskServer:
         self.env = {**inherited, "DRIFTDESK_LOG_LEVEL": "WARNING", **env}
         self.args = list(args)
         self.cwd = cwd
+        self.start_timeout = start_timeout
         if log is None:
             handle, name = tempfile.mkstemp(prefix="driftdesk-server-", suffix=".log")
             os.close(handle)
@@ -115,7 +117,7 @@ class DriftdeskServer:
             self.kill()
 
     def __enter__(self) -> DriftdeskServer:
-        return self.start()
+        return self.start(self.start_timeout)
 
     def __exit__(
         self,

@@ -68,6 +68,8 @@ ADMIN = "dd_bench_ingest_admin_0123456789"
 LABELS = ["no", "yes"]
 MODEL = "bench-ingest"
 PATH = f"/v1/models/{MODEL}/predictions"
+# a loaded machine can take minutes to start a server's worker processes
+START_TIMEOUT = 300.0
 
 
 # --------------------------------------------------------------------------- the ceiling
@@ -219,7 +221,7 @@ class BareServer:
             cwd=ROOT,
             env={**os.environ, **self.env, "PYTHONPATH": str(ROOT)},
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
@@ -473,7 +475,7 @@ def run_driftdesk(name: str, database_url: str, args: argparse.Namespace) -> Res
     serve_args = ["--workers", str(args.workers)]
     if args.no_background:
         serve_args.append("--no-background")
-    with DriftdeskServer(env=env, args=serve_args) as server:
+    with DriftdeskServer(env=env, args=serve_args, start_timeout=START_TIMEOUT) as server:
         prepare_model(server.url)
         result = load(
             name,
@@ -501,10 +503,14 @@ def run_replicas(database_url: str, args: argparse.Namespace) -> Result:
     name = f"driftdesk, PostgreSQL, {args.replicas} replicas"
     serve_args = ["--workers", "1", "--no-background"]
     with contextlib.ExitStack() as stack:
-        first = stack.enter_context(DriftdeskServer(env=env, args=serve_args))
+        first = stack.enter_context(
+            DriftdeskServer(env=env, args=serve_args, start_timeout=START_TIMEOUT)
+        )
         prepare_model(first.url)
         servers = [first] + [
-            stack.enter_context(DriftdeskServer(env=env, args=serve_args))
+            stack.enter_context(
+                DriftdeskServer(env=env, args=serve_args, start_timeout=START_TIMEOUT)
+            )
             for _ in range(args.replicas - 1)
         ]
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTDESK_")}

@@ -312,7 +312,7 @@ def test_an_id_stored_by_another_replica_meanwhile_is_a_duplicate_on_postgres(
     assert sorted(i["id"] for i in items) == sorted(r["id"] for r in records)
     with db.session(readonly=True) as session:
         assert session.scalar(select(func.sum(BlockCounts.rows))) == 20
-        rows = dict(session.execute(select(Prediction.id, Prediction.client_id)))
+        rows = dict(session.execute(select(Prediction.id, Prediction.client_id)).all())
     assert all(
         rows[pid] == records[i]["id"]
         for pid, i in zip(stored.prediction_ids, stored.new_positions.tolist(), strict=True)
@@ -336,7 +336,7 @@ def test_an_id_stored_between_the_read_and_the_write_lock_on_sqlite(
     with db.session(readonly=True) as session:
         seqs = sorted(session.scalars(select(Prediction.seq)).all())
         counted = session.scalar(select(func.sum(BlockCounts.rows)))
-        ids = dict(session.execute(select(Prediction.id, Prediction.client_id)))
+        ids = dict(session.execute(select(Prediction.id, Prediction.client_id)).all())
     assert seqs == list(range(20)) and counted == 20
     assert all(
         ids[pid] == records[i]["id"]

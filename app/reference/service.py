@@ -30,8 +30,9 @@ from app.ingest.columns import (
     missing_mask,
     numerical_column,
 )
+from app.ingest.parse import PROBABILITY_TOLERANCE
 from app.ingest.sketches import get_spec
-from app.ingest.store import PROBABILITY_TOLERANCE, block_parts, encode_counts
+from app.ingest.store import block_parts, encode_counts
 from app.performance import fitting as performance
 from monitors.sketch import SketchSpec
 from monitors.window import WindowSpec

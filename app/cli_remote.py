@@ -419,7 +419,48 @@ def gather_status(client: Client) -> dict[str, Any]:
         if exc.status != 404:
             raise
         queue = None  # a server without the exception queue
-    return {"url": client.url, "at": now.isoformat(), "models": models, "queue": queue}
+    try:
+        workforce: dict[str, Any] | None = client.request("GET", "/v1/workforce").json()
+    except DriftdeskError as exc:
+        if exc.status != 404:
+            raise
+        workforce = None  # a server before the workforce forecast
+    return {
+        "url": client.url,
+        "at": now.isoformat(),
+        "models": models,
+        "queue": queue,
+        "workforce": workforce,
+    }
+
+
+def forecast_line(workforce: dict[str, Any] | None) -> str:
+    """One line: staffing, inflow against capacity, the backlog band and the first breach."""
+    if workforce is None:
+        return "forecast: not available on this server (no /v1/workforce)"
+    f = workforce.get("forecast")
+    if f is None:
+        return f"forecast: none yet ({workforce.get('forecast_unavailable') or 'no data'})"
+    backlog = ", ".join(
+        f"+{b['hours']:g}h {b['expected']:.0f} ({b['low']:.0f}-{b['high']:.0f})"
+        for b in f["backlog"]
+    )
+    first = min(
+        (b for b in f["breaches"] if b["in_minutes"] is not None),
+        key=lambda b: b["in_minutes"],
+        default=None,
+    )
+    breach = (
+        "no SLA breach within 24h"
+        if first is None
+        else f"first breach {first['kind']} of {first['model']} in "
+        f"{fmt_age(first['in_minutes'] * 60)}"
+    )
+    return (
+        f"forecast: {f['reviewers']} reviewers, {workforce['arrivals_per_hour']:.0f}/h arriving "
+        f"vs {f['capacity_per_hour']:.0f}/h capacity; waiting {backlog}; {breach}; "
+        f"{f['reviewers_needed_now']} reviewers needed now"
+    )
 
 
 def render_status(status: dict[str, Any]) -> str:
@@ -489,6 +530,7 @@ def render_status(status: dict[str, Any]) -> str:
             f"queue: {queue['open']} open, {queue['claimed']} claimed, {queue['overdue']} "
             f"overdue; oldest open ticket {fmt_age(queue.get('oldest_open_age_seconds'))}"
         )
+    lines.append(forecast_line(status.get("workforce")))
     return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ from app.responses import JSON
 from app.settings import Settings, get_settings
 from app.tickets import endpoints as tickets
 from app.tickets import training
+from app.workforce import endpoints as workforce_endpoints
 
 log = logging.getLogger("driftdesk")
 
@@ -56,6 +57,7 @@ OPENAPI_TAGS = [
         "tickets",
         "retraining data",
         "alerting",
+        "workforce",
         "operations",
     )
 ]
@@ -126,6 +128,7 @@ def create_app(
         alerts,
     ):
         app.include_router(module.router)
+    app.include_router(workforce_endpoints.router)
     app.include_router(ops.router)
     ui.install(app)
     openapi.install(app)

@@ -106,6 +106,32 @@ class Settings(BaseSettings):
         "data_quality.surge.",
     )
 
+    # workforce: the queue's forecast and staffing
+    workforce_lead_time_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description="queue.staffing fires when the forecast says a ticket breaches its SLA "
+        "within this time.",
+    )
+    workforce_active_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="A reviewer who claimed or finished a ticket this recently counts as active.",
+    )
+    workforce_recent_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="The span of the recent arrival rate (the forecast's rate until a week of "
+        "history gives an hour-of-week profile).",
+    )
+    workforce_sla_target: float = Field(
+        default=0.95,
+        gt=0,
+        lt=1,
+        description="The share of tickets the staffing plan keeps within their SLA.",
+    )
+
     # UI
     session_secret: SecretStr | None = Field(
         default=None,

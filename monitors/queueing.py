@@ -63,8 +63,9 @@ import numpy.typing as npt
 
 Floats = npt.NDArray[np.float64]
 
-STEP_HOURS = 1.0 / 60.0  # the forecast's grid: one minute,
-MAX_STEP_SERVICES = 0.2  # or finer, so that a step holds at most 0.2 mean handle times
+STEP_HOURS = 1.0 / 60.0  # the forecast's grid: one minute
+MAX_STEP_SERVICES = 0.2  # the Monte Carlo's per-step completion probability, at most
+MAX_STEPS = 5_000  # ... unless that takes more steps than this
 
 
 def _check_rate(name: str, value: float, *, positive: bool = False) -> float:
@@ -383,8 +384,7 @@ def fluid_forecast(
         ages = sorted(cls.waiting_ages, reverse=True)
         queues.append(deque([-a, 1.0] for a in ages))
     in_service = min(float(_check_rate("busy", busy)), float(c))
-    step = min(step, MAX_STEP_SERVICES / mu)
-    # completions flow at busy·μ: a reviewer always busy finishes μ per hour, exactly
+    # completions flow at busy·μ (more than ``busy`` per step when handle times are short)
     done_share = mu * step
     n_steps = math.ceil(horizon / step)
     times = np.arange(n_steps + 1, dtype=np.float64) * step
@@ -400,9 +400,21 @@ def fluid_forecast(
                 breach[cls.name] = float(max(0.0, q[0][0] + cls.sla))
                 created[cls.name] = float(q[0][0])
 
+    # classes of equal priority are one FIFO: the oldest head among them goes first
+    bands: list[list[deque[list[float]]]] = []
+    for i, cls in enumerate(ordered):
+        if i and cls.priority == ordered[i - 1].priority:
+            bands[-1].append(queues[i])
+        else:
+            bands.append([queues[i]])
+
     def claim(capacity: float, hour_index: int) -> float:
-        for q in queues:
-            while q and capacity > eps:
+        for band in bands:
+            while capacity > eps:
+                live = [q for q in band if q]
+                if not live:
+                    break
+                q = min(live, key=lambda d: d[0][0]) if len(live) > 1 else live[0]
                 take = min(capacity, q[0][1])
                 q[0][1] -= take
                 capacity -= take
@@ -413,20 +425,26 @@ def fluid_forecast(
         return capacity
 
     # reviewers free now claim at once
-    in_service += (c - in_service) - claim(c - in_service, 0)
-    waiting[0] = sum(item[1] for q in queues for item in q)
+    total = float(sum(item[1] for q in queues for item in q))
+    taken = (c - in_service) - claim(c - in_service, 0)
+    in_service += taken
+    total -= taken
+    waiting[0] = max(total, 0.0)
     check_breaches(0.0)
     for i in range(1, n_steps + 1):
         t0 = times[i - 1]
         hour = int(t0)
-        in_service -= in_service * done_share
+        done = in_service * done_share
         for cls, q in zip(ordered, queues, strict=True):
             amount = cls.rate_at(hour) * step
             if amount > 0:
                 q.append([t0 + step / 2.0, amount])
-        free = c - in_service
-        in_service += free - claim(free, hour)
-        waiting[i] = sum(item[1] for q in queues for item in q)
+                total += amount
+        free = done + (c - in_service)
+        taken = free - claim(free, hour)
+        total -= taken
+        in_service = min(float(c), max(0.0, in_service - done + taken))
+        waiting[i] = max(total, 0.0)
         check_breaches(float(times[i]))
     return FluidPath(times, waiting, breach, created, claims)
 
@@ -485,8 +503,10 @@ def backlog_band(
     start = np.minimum(c - n_busy, n_wait)
     n_busy += start
     n_wait -= start
-    step = min(step, MAX_STEP_SERVICES / mu)
-    # geometric handle times in steps, with mean exactly 1/μ hours
+    # geometric handle times in steps of at most a fifth of one, with mean exactly 1/μ;
+    # handle times shorter than five steps: departures Poisson at busy·μ within a step
+    step = max(min(step, MAX_STEP_SERVICES / mu), ends[-1] / MAX_STEPS)
+    fine = mu * step <= MAX_STEP_SERVICES + 1e-12
     done_p = mu * step
     out: list[Floats] = []
     t = 0.0
@@ -494,11 +514,17 @@ def backlog_band(
     n_steps = math.ceil(ends[-1] / step - 1e-9)
     for _ in range(n_steps):
         rate = rates[min(int(t), len(rates) - 1)]
-        n_busy -= rng.binomial(n_busy, done_p)
-        n_wait += rng.poisson(rate * step, size=runs)
-        take = np.minimum(c - n_busy, n_wait)
-        n_busy += take
-        n_wait -= take
+        if fine:
+            n_busy -= rng.binomial(n_busy, done_p)
+            n_wait += rng.poisson(rate * step, size=runs)
+            take = np.minimum(c - n_busy, n_wait)
+            n_busy += take
+            n_wait -= take
+        else:
+            present = n_busy + n_wait + rng.poisson(rate * step, size=runs)
+            present = np.maximum(present - rng.poisson(n_busy * done_p), 0)
+            n_busy = np.minimum(present, c)
+            n_wait = present - n_busy
         t += step
         while target < len(ends) and t >= ends[target] - 1e-9:
             out.append(n_wait.astype(np.float64))
@@ -520,7 +546,7 @@ class StaffingPlan:
 
     now: int
     per_hour: tuple[int, ...]
-    holds_now: bool  # does the current staffing avoid every breach within the horizon?
+    holds_now: bool  # current staffing: no breach within the horizon, and the steady-state need
 
 
 def staffing_plan(
@@ -578,7 +604,8 @@ def staffing_plan(
         return all(b is None for b in path.breach.values())
 
     lo = per_hour[0] if per_hour else 0
-    holds_now = holds(_check_servers(servers))
+    current = _check_servers(servers)
+    holds_now = current >= (per_hour[0] if per_hour else 0) and holds(current)
     if holds(lo):
         return StaffingPlan(lo, per_hour, holds_now)
     hi = max(lo + 1, 1)

@@ -273,6 +273,7 @@ def test_status_shows_models_evaluations_incidents_and_the_queue(
     assert "DRIFT" in rows["cli-drifted"]
     assert "never" in rows["cli-labels"]
     assert "queue:" in out and "open" in out
+    assert "forecast: " in out
     code, out, _ = cli(server, capsys, "status", "--json")
     status = json.loads(out)
     by_name = {m["name"]: m for m in status["models"]}
@@ -281,6 +282,34 @@ def test_status_shows_models_evaluations_incidents_and_the_queue(
     open_tickets = status["queue"]["open"]
     assert open_tickets > 0
     assert f"queue: {open_tickets} open" in render_plain(status)
+
+
+def test_forecast_line_reads_at_a_glance() -> None:
+    from app.cli_remote import forecast_line
+
+    workforce = {
+        "arrivals_per_hour": 60.0,
+        "forecast": {
+            "reviewers": 2,
+            "capacity_per_hour": 15.0,
+            "reviewers_needed_now": 9,
+            "backlog": [
+                {"hours": 1.0, "expected": 67.2, "low": 60.0, "high": 75.0},
+                {"hours": 4.0, "expected": 202.0, "low": 190.0, "high": 215.0},
+            ],
+            "breaches": [
+                {"model": "churn", "kind": "drift", "in_minutes": 290.0},
+                {"model": "churn", "kind": "audit", "in_minutes": None},
+            ],
+        },
+    }
+    assert forecast_line(workforce) == (
+        "forecast: 2 reviewers, 60/h arriving vs 15/h capacity; waiting +1h 67 (60-75), "
+        "+4h 202 (190-215); first breach drift of churn in 4h50m; 9 reviewers needed now"
+    )
+    assert forecast_line(None).startswith("forecast: not available")
+    none_yet = {"forecast": None, "forecast_unavailable": "no ticket was finished"}
+    assert forecast_line(none_yet) == "forecast: none yet (no ticket was finished)"
 
 
 def render_plain(status: dict[str, Any]) -> str:

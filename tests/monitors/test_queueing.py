@@ -285,3 +285,11 @@ def test_staffing_plan_holds_the_sla_and_one_fewer_does_not() -> None:
     short = fluid_forecast([cls], service_rate=8.0, servers=plan.now - 1, busy=3.0)
     assert ok.breach["low_confidence"] is None
     assert short.breach["low_confidence"] is not None
+
+
+def test_classes_of_equal_priority_are_served_oldest_first() -> None:
+    churn = PriorityClass("churn", 40, sla=4.0, arrival_rates=(0.0,), waiting_ages=(1.0,) * 10)
+    fraud = PriorityClass("fraud", 40, sla=4.0, arrival_rates=(0.0,), waiting_ages=(3.5,) * 5)
+    # one reviewer, 10/h: fraud's older tickets go first (within 24 min), none breaches
+    path = fluid_forecast([churn, fraud], service_rate=10.0, servers=1, busy=0.0, horizon=3.0)
+    assert path.breach == {"churn": None, "fraud": None}

@@ -1,0 +1,1 @@
+"""Workforce: the review queue measured and forecast, and the staffing it needs."""

@@ -1,0 +1,413 @@
+"""The queue measured and forecast: rates, handle times, reviewers, backlog, breaches, staffing.
+
+Reads through :mod:`app.workforce.repository`; the maths is
+:mod:`monitors.queueing` (M/M/c with priorities: the fluid path for breach
+times and staffing, a Monte Carlo of the same queue for the backlog band).
+Reviewers serve every model's queue, so the forecast is of the whole queue;
+``model``/``kind`` narrow what is listed, not the reviewers assumed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from app.settings import Settings
+from app.workforce import repository
+from app.workforce.schemas import (
+    Arrivals,
+    BacklogPoint,
+    Breach,
+    FirstClaim,
+    Forecast,
+    HandleTime,
+    PlanHour,
+    PriorityBreach,
+    Reviewer,
+    Throughput,
+    Workforce,
+)
+from exceptions_queue import states
+from monitors.queueing import PriorityClass, backlog_band, fluid_forecast, staffing_plan
+
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+WEEK = dt.timedelta(days=7)
+PROFILE_WEEKS = 4
+HORIZON_HOURS = 24
+BACKLOG_HORIZONS = (1.0, 4.0, 24.0)
+# how far the recent rate may scale the hour-of-week profile (a surge, a quiet spell)
+PROFILE_SCALE = (0.25, 4.0)
+METHOD = (
+    "M/M/c with non-preemptive priorities at the measured rates: a fluid path for breach "
+    "times and staffing, a Monte Carlo of the same queue (400 paths) for the backlog band "
+    "(10th-90th percentile); see docs/statistics.md"
+)
+
+
+def _hour(t: dt.datetime) -> dt.datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _how(t: dt.datetime) -> int:
+    """Hour of the week, Monday 00:00 = 0."""
+    return t.weekday() * 24 + t.hour
+
+
+def _quantiles(values: Iterable[float]) -> tuple[float | None, float | None, float | None]:
+    a = np.asarray(list(values), dtype=np.float64)
+    if a.size == 0:
+        return None, None, None
+    return float(np.median(a)), float(np.quantile(a, 0.9)), float(a.mean())
+
+
+def _seconds(start: dt.datetime | None, end: dt.datetime) -> float | None:
+    if start is None:
+        return None
+    s = (end - start).total_seconds()
+    return s if s >= 0 else None
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Arrival rates per (model id, kind): the recent one and the next 24 hours'."""
+
+    recent: dict[tuple[int, str], float]
+    next_24h: dict[tuple[int, str], tuple[float, ...]]
+    basis: dict[tuple[int, str], str]
+
+
+def arrival_rates(session: Session, *, now: dt.datetime, settings: Settings) -> Rates:
+    """Recent rate per model × kind; the hour-of-week profile's 24 h once a week of history exists."""
+    recent_span = dt.timedelta(seconds=settings.workforce_recent_seconds)
+    per_hour = HOUR / recent_span
+    recent = {
+        (m, k): n * per_hour
+        for m, k, n in repository.created_since(session, since=now - recent_span)
+    }
+    first = repository.first_volume_hour(session)
+    long_enough = {m for m, h in first.items() if now - h >= WEEK}
+    profiles: dict[tuple[int, str], np.ndarray] = {}
+    weeks: dict[int, int] = {}
+    if long_enough:
+        since = _hour(now) - PROFILE_WEEKS * WEEK
+        for m in long_enough:
+            span = min(now - max(first[m], since), PROFILE_WEEKS * WEEK)
+            weeks[m] = max(1, int(span / WEEK))
+        for m, k, hour, n in repository.hourly_opened(session, since=since):
+            if m not in long_enough or hour >= _hour(now):
+                continue  # the current hour is not complete
+            profile = profiles.setdefault((m, k), np.zeros(7 * 24))
+            profile[_how(hour)] += n
+        for (m, _k), profile in profiles.items():
+            profile /= weeks[m]
+    next_24h: dict[tuple[int, str], tuple[float, ...]] = {}
+    basis: dict[tuple[int, str], str] = {}
+    for key in set(recent) | set(profiles):
+        rate = recent.get(key, 0.0)
+        found = profiles.get(key)
+        if found is None:
+            next_24h[key] = (rate,) * HORIZON_HOURS
+            basis[key] = "recent"
+            continue
+        profile = found
+        now_level = profile[_how(now)]
+        scale = rate / now_level if now_level > 0 else 1.0
+        scale = min(max(scale, PROFILE_SCALE[0]), PROFILE_SCALE[1])
+        next_24h[key] = tuple(
+            float(profile[_how(now + h * HOUR)] * scale) for h in range(HORIZON_HOURS)
+        )
+        next_24h[key] = (rate, *next_24h[key][1:])  # the current hour: what is arriving
+        basis[key] = "hour_of_week"
+    return Rates(recent, next_24h, basis)
+
+
+def _class_name(model: str, kind: str) -> str:
+    return f"{model}\x1f{kind}"
+
+
+def workforce(
+    session: Session,
+    *,
+    now: dt.datetime,
+    settings: Settings,
+    model: str | None = None,
+    kind: str | None = None,
+    band_runs: int = 400,
+) -> Workforce:
+    """Everything GET /v1/workforce returns."""
+    names = repository.model_ids(session)
+    rates = arrival_rates(session, now=now, settings=settings)
+    finished = repository.finished_since(session, since=now - DAY)
+    active = repository.active_tickets(session)
+    reviewers_seen = repository.active_reviewers(
+        session, since=now - dt.timedelta(seconds=settings.workforce_active_seconds)
+    )
+    claims = repository.first_claims(session, since=now - DAY)
+    agree = {r: (a, n) for r, a, n in repository.agreement(session, since=now - DAY)}
+
+    def listed(m: int, k: str) -> bool:
+        return m in names and (model is None or names[m] == model) and (kind is None or k == kind)
+
+    # ---------------------------------------------------------------- measured
+    arrivals = [
+        Arrivals(
+            model=names[m],
+            kind=k,
+            per_hour=rates.next_24h[(m, k)][0],
+            recent_per_hour=rates.recent.get((m, k), 0.0),
+            basis="hour_of_week" if rates.basis[(m, k)] == "hour_of_week" else "recent",
+            next_24h=list(rates.next_24h[(m, k)]),
+        )
+        for (m, k) in sorted(rates.next_24h, key=lambda x: (names.get(x[0], ""), x[1]))
+        if listed(m, k)
+    ]
+    handle: dict[str, list[float]] = defaultdict(list)
+    per_reviewer: dict[str, list[float]] = defaultdict(list)
+    done_hour: dict[str, int] = defaultdict(int)
+    done_day: dict[str, int] = defaultdict(int)
+    throughput: dict[tuple[int, str], int] = defaultdict(int)
+    all_handle: list[float] = []
+    for f in finished:
+        seconds = _seconds(f.claimed_at, f.finished_at)
+        if seconds is not None:
+            all_handle.append(seconds)
+        if not listed(f.model_id, f.kind):
+            continue
+        done_day[f.reviewer] += 1
+        if f.finished_at >= now - HOUR:
+            done_hour[f.reviewer] += 1
+            throughput[(f.model_id, f.kind)] += 1
+        if seconds is not None:
+            handle[f.kind].append(seconds)
+            per_reviewer[f.reviewer].append(seconds)
+    handle_times = []
+    for k in sorted(handle):
+        med, p90, mean = _quantiles(handle[k])
+        handle_times.append(
+            HandleTime(
+                kind=k,
+                finished=len(handle[k]),
+                median_seconds=med,
+                p90_seconds=p90,
+                mean_seconds=mean,
+            )
+        )
+    active_names = {r for r, m in reviewers_seen}
+    listed_active = {r for r, m in reviewers_seen if model is None or names.get(m) == model}
+    reviewers = []
+    for r in sorted(set(done_day) | listed_active):
+        med, p90, _ = _quantiles(per_reviewer.get(r, []))
+        a, n = agree.get(r, (0, 0))
+        reviewers.append(
+            Reviewer(
+                name=r,
+                active=r in active_names,
+                finished_last_hour=done_hour.get(r, 0),
+                finished_24h=done_day.get(r, 0),
+                median_handle_seconds=med,
+                p90_handle_seconds=p90,
+                second_reviews=n,
+                agreement=a / n if n else None,
+            )
+        )
+    first_claim: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for m, k, created, claimed in claims:
+        if listed(m, k):
+            first_claim[(m, k)].append((claimed - created).total_seconds())
+    time_to_first_claim = []
+    for m, k in sorted(first_claim, key=lambda x: (names[x[0]], x[1])):
+        med, p90, _ = _quantiles(first_claim[(m, k)])
+        time_to_first_claim.append(
+            FirstClaim(
+                model=names[m],
+                kind=k,
+                claimed=len(first_claim[(m, k)]),
+                median_seconds=med,
+                p90_seconds=p90,
+            )
+        )
+    waiting = sum(1 for t in active if t.status == "open" and listed(t.model_id, t.kind))
+    held = sum(1 for t in active if t.status == "claimed" and listed(t.model_id, t.kind))
+
+    # ---------------------------------------------------------------- forecast
+    forecast: Forecast | None = None
+    unavailable: str | None = None
+    if not all_handle or sum(all_handle) <= 0:
+        unavailable = (
+            "no ticket was finished in the last 24 hours, so the handle time is unknown; "
+            "the forecast starts once reviewers have finished some tickets"
+        )
+    else:
+        forecast = _forecast(
+            now=now,
+            names=names,
+            rates=rates,
+            active=active,
+            reviewers=len(active_names),
+            mean_handle_seconds=float(np.mean(all_handle)),
+            target=settings.workforce_sla_target,
+            listed=listed,
+            band_runs=band_runs,
+        )
+    return Workforce(
+        at=now,
+        model=model,
+        kind=kind,
+        waiting=waiting,
+        held=held,
+        arrivals_per_hour=sum(a.per_hour for a in arrivals),
+        arrivals=arrivals,
+        handle_times=handle_times,
+        active_reviewers=len(listed_active),
+        reviewers=reviewers,
+        throughput_per_hour=sum(throughput.values()),
+        throughput=[
+            Throughput(model=names[m], kind=k, finished_last_hour=n)
+            for (m, k), n in sorted(throughput.items(), key=lambda x: (names[x[0][0]], x[0][1]))
+        ],
+        time_to_first_claim=time_to_first_claim,
+        forecast=forecast,
+        forecast_unavailable=unavailable,
+    )
+
+
+def _forecast(
+    *,
+    now: dt.datetime,
+    names: dict[int, str],
+    rates: Rates,
+    active: list[repository.Active],
+    reviewers: int,
+    mean_handle_seconds: float,
+    target: float,
+    listed: Callable[[int, str], bool],
+    band_runs: int,
+) -> Forecast:
+    mu = 3600.0 / max(mean_handle_seconds, 1.0)
+    keys = {(m, k) for (m, k) in rates.next_24h if m in names}
+    keys |= {(t.model_id, t.kind) for t in active if t.model_id in names}
+    ages: dict[tuple[int, str], list[float]] = defaultdict(list)
+    busy = 0
+    for t in active:
+        if t.model_id not in names:
+            continue
+        if t.status == "claimed":
+            busy += 1
+            continue
+        sla_h = states.sla(states.priority_of(t.kind)).total_seconds() / 3600
+        # age measured against the ticket's own due time (it was fixed at creation)
+        ages[(t.model_id, t.kind)].append(max(0.0, sla_h - (t.due_at - now).total_seconds() / 3600))
+    classes = []
+    for m, k in sorted(keys, key=lambda x: (names[x[0]], x[1])):
+        priority = states.priority_of(k)
+        classes.append(
+            PriorityClass(
+                name=_class_name(names[m], k),
+                priority=priority,
+                sla=states.sla(priority).total_seconds() / 3600,
+                arrival_rates=rates.next_24h.get((m, k), (0.0,)),
+                waiting_ages=tuple(ages.get((m, k), ())),
+            )
+        )
+    busy = min(busy, reviewers)
+    total_rates = [sum(c.rate_at(h) for c in classes) for h in range(HORIZON_HOURS)] or [0.0]
+    path = fluid_forecast(
+        classes, service_rate=mu, servers=reviewers, busy=float(busy), horizon=HORIZON_HOURS
+    )
+    band = backlog_band(
+        arrival_rates=total_rates,
+        service_rate=mu,
+        servers=reviewers,
+        waiting=sum(len(a) for a in ages.values()),
+        busy=busy,
+        horizons=BACKLOG_HORIZONS,
+        runs=band_runs,
+    )
+    plan = staffing_plan(
+        classes,
+        service_rate=mu,
+        servers=reviewers,
+        busy=float(busy),
+        horizon=HORIZON_HOURS,
+        target=target,
+    )
+    breaches: list[Breach] = []
+    by_priority: dict[int, tuple[float, float | None]] = {}
+    ids = {v: k for k, v in names.items()}
+    for cls in classes:
+        model_name, k = cls.name.split("\x1f")
+        hours = path.breach[cls.name]
+        created = path.breach_created[cls.name]
+        best = by_priority.get(cls.priority)
+        if best is None or (hours is not None and (best[1] is None or hours < best[1])):
+            by_priority[cls.priority] = (cls.sla, hours)
+        if not listed(ids[model_name], k):
+            continue
+        breaches.append(
+            Breach(
+                model=model_name,
+                kind=k,
+                priority=cls.priority,
+                sla_hours=cls.sla,
+                waiting=len(cls.waiting_ages),
+                breach_at=None if hours is None else now + dt.timedelta(hours=hours),
+                in_minutes=None if hours is None else round(hours * 60, 1),
+                ticket_created_at=None if created is None else now + dt.timedelta(hours=created),
+            )
+        )
+    hour_points = np.arange(0, HORIZON_HOURS + 1, dtype=np.float64)
+    fluid_hourly = np.interp(hour_points, path.times, path.waiting)
+    return Forecast(
+        method=METHOD,
+        reviewers=reviewers,
+        busy=busy,
+        service_rate_per_hour=mu,
+        capacity_per_hour=reviewers * mu,
+        backlog=[
+            BacklogPoint(
+                hours=h,
+                at=now + dt.timedelta(hours=h),
+                expected=float(band.mean[i]),
+                low=float(band.low[i]),
+                high=float(band.high[i]),
+            )
+            for i, h in enumerate(band.horizons)
+        ],
+        path=[
+            BacklogPoint(
+                hours=float(h),
+                at=now + dt.timedelta(hours=float(h)),
+                expected=float(w),
+                low=float(w),
+                high=float(w),
+            )
+            for h, w in zip(hour_points, fluid_hourly, strict=True)
+        ],
+        breaches=breaches,
+        breaches_by_priority=[
+            PriorityBreach(
+                priority=p,
+                sla_hours=sla_h,
+                breach_at=None if hours is None else now + dt.timedelta(hours=hours),
+                in_minutes=None if hours is None else round(hours * 60, 1),
+            )
+            for p, (sla_h, hours) in sorted(by_priority.items(), reverse=True)
+        ],
+        reviewers_needed_now=plan.now,
+        holds_sla=plan.holds_now,
+        plan=[
+            PlanHour(
+                hour=_hour(now) + h * HOUR,
+                arrivals_per_hour=float(total_rates[min(h, len(total_rates) - 1)]),
+                reviewers_needed=n,
+                capacity_per_hour_now=reviewers * mu,
+            )
+            for h, n in enumerate(plan.per_hour)
+        ],
+    )

@@ -413,24 +413,23 @@ def gather_status(client: Client) -> dict[str, Any]:
                 "open_incidents": incidents,
             }
         )
-    try:
-        queue: dict[str, Any] | None = client.request("GET", "/v1/tickets/summary").json()
-    except DriftdeskError as exc:
-        if exc.status != 404:
-            raise
-        queue = None  # a server without the exception queue
-    try:
-        workforce: dict[str, Any] | None = client.request("GET", "/v1/workforce").json()
-    except DriftdeskError as exc:
-        if exc.status != 404:
-            raise
-        workforce = None  # a server before the workforce forecast
+
+    def optional(path: str) -> dict[str, Any] | None:
+        """The JSON at ``path``, or None from a server without it (an older version)."""
+        try:
+            body: dict[str, Any] = client.request("GET", path).json()
+        except DriftdeskError as exc:
+            if exc.status != 404:
+                raise
+            return None
+        return body
+
     return {
         "url": client.url,
         "at": now.isoformat(),
         "models": models,
-        "queue": queue,
-        "workforce": workforce,
+        "queue": optional("/v1/tickets/summary"),
+        "workforce": optional("/v1/workforce"),
     }
 
 

@@ -78,7 +78,8 @@ def create_channel(
     "dedup_key", "rule", "model", "severity", "status", "repeat", "title", "summary",
     "fields": [{"name", "value"}], "links"}}`. `type` is the rule and what happened
     (`drift.incident.opened` / `.closed`, `queue.sla.breached` / `.recovered`,
-    `queue.backlog.exceeded` / `.recovered`, `data_quality.surge.started` / `.ended`,
+    `queue.backlog.exceeded` / `.recovered`, `queue.staffing.at_risk` / `.held`,
+    `data_quality.surge.started` / `.ended`,
     `training_data.ready`, `channel.delivery_failed` / `channel.delivery_recovered`,
     `channel.test`); the firing, reminder and resolved messages of one episode share
     `dedup_key`. Answer 2xx to accept, 410 to be disabled; 5xx, 429 and timeouts are

@@ -44,6 +44,7 @@ rule                              firing                           resolved
 ``performance``                   ``performance.degraded``         ``performance.recovered``
 ``queue.sla``                     ``queue.sla.breached``           ``queue.sla.recovered``
 ``queue.backlog``                 ``queue.backlog.exceeded``       ``queue.backlog.recovered``
+``queue.staffing``                ``queue.staffing.at_risk``       ``queue.staffing.held``
 ``data_quality.surge``            ``data_quality.surge.started``   ``data_quality.surge.ended``
 ``training_data.ready``           ``training_data.ready``          (not sent)
 ``channel.delivery_failed``       ``channel.delivery_failed``      ``channel.delivery_recovered``
@@ -94,6 +95,7 @@ _EVENT_TYPES: Final[Mapping[str, tuple[str, str]]] = {
     "performance": ("performance.degraded", "performance.recovered"),
     "queue.sla": ("queue.sla.breached", "queue.sla.recovered"),
     "queue.backlog": ("queue.backlog.exceeded", "queue.backlog.recovered"),
+    "queue.staffing": ("queue.staffing.at_risk", "queue.staffing.held"),
     "data_quality.surge": ("data_quality.surge.started", "data_quality.surge.ended"),
     "training_data.ready": ("training_data.ready", "training_data.ready"),
     "channel.delivery_failed": ("channel.delivery_failed", "channel.delivery_recovered"),

@@ -19,6 +19,10 @@ from the queue's own read functions:
 - ``queue.sla``: a model's oldest waiting ticket is past its SLA;
 - ``queue.backlog``: a model's waiting tickets exceed ``alert_queue_backlog``
   (resolved below 90% of it, so a queue hovering at the line does not flap);
+- ``queue.staffing``: the workforce forecast (:mod:`app.workforce.service`) says a
+  ticket of the model will breach its SLA within ``workforce_lead_time_seconds``
+  at the current staffing — before it happens — with the reviewers who would
+  hold it; resolved once the forecast sees no breach within the lead time;
 - ``data_quality.surge``: a model's data-quality problems (records in its
   data-quality tickets) in an hour reach ``alert_data_quality_surge`` (resolved
   once neither this hour nor the last did).
@@ -46,6 +50,7 @@ from app.db import Database
 from app.drift.events import IncidentClosed, IncidentOpened
 from app.performance.events import PerformanceDegraded, PerformanceRecovered
 from app.settings import Settings
+from app.workforce import service as workforce
 from exceptions_queue import repository as queue
 from exceptions_queue.resolving import RetrainingReady
 from storage.base import utcnow
@@ -56,7 +61,7 @@ log = logging.getLogger("driftdesk.alerting")
 
 FEATURES_SHOWN: Final = 8
 BACKLOG_RESOLVE_SHARE: Final = 0.9
-QUEUE_RULES: Final = ("queue.sla", "queue.backlog", "data_quality.surge")
+QUEUE_RULES: Final = ("queue.sla", "queue.backlog", "queue.staffing", "data_quality.surge")
 
 
 def _since(started: dt.datetime, now: dt.datetime) -> str:
@@ -533,6 +538,60 @@ def _surge(
     )
 
 
+def _minutes(minutes: float) -> str:
+    m = max(0, round(minutes))
+    return f"{m} min" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def _staffing_summary(risk: workforce.StaffingRisk) -> str:
+    """'the oldest low_confidence ticket of churn breaches its 4 h SLA in 35 min at 3 reviewers; 5 hold it'."""
+    which = "the oldest waiting" if risk.already_waiting else "an arriving"
+    people = f"{risk.reviewers} reviewer{'' if risk.reviewers == 1 else 's'}"
+    return (
+        f"Forecast: {which} {risk.kind} ticket of {risk.model} breaches its {risk.sla_hours:g} h "
+        f"SLA in {_minutes(risk.in_minutes)} at {people}; {risk.needed} hold it. "
+        "Add reviewers or claim these tickets now."
+    )
+
+
+def _staffing(
+    session: Session,
+    model: MonitoredModel,
+    risk: workforce.StaffingRisk | None,
+    settings: Settings,
+    now: dt.datetime,
+) -> int:
+    return _fire_or_resolve(
+        session,
+        rule="queue.staffing",
+        model=model,
+        queue_filters={"status": "open"},
+        bad=risk is not None,
+        good=risk is None,
+        severity="warning",
+        title=(
+            f"Tickets of {model.name} will breach their SLA in {_minutes(risk.in_minutes)}"
+            if risk
+            else ""
+        ),
+        summary=_staffing_summary(risk) if risk else "",
+        fields=(
+            [
+                ("kind", risk.kind),
+                ("SLA", f"{risk.sla_hours:g} h"),
+                ("breach in", _minutes(risk.in_minutes)),
+                ("reviewers now", str(risk.reviewers)),
+                ("reviewers needed", str(risk.needed)),
+            ]
+            if risk
+            else []
+        ),
+        resolved_title=f"The forecast sees no SLA breach of {model.name} within the lead time",
+        settings=settings,
+        now=now,
+    )
+
+
 def _close_unmonitored(session: Session, *, active: set[str], now: dt.datetime) -> int:
     """A model archived while its queue alert fires: nothing will ever resolve it otherwise."""
     closed = 0
@@ -554,11 +613,13 @@ def queue_rules(session: Session, *, settings: Settings, now: dt.datetime) -> in
     """Check every active model's queue; returns how many alerts fired or resolved."""
     states = _queue_states(session, now=now)
     models = repository.active_models(session)
+    risks = workforce.staffing_risks(session, now=now, settings=settings)
     changed = 0
     for model in models:
         q = states.get(model.id, _QueueState())
         for rule in (_sla, _backlog, _surge):
             changed += rule(session, model, q, settings, now)
+        changed += _staffing(session, model, risks.get(model.name), settings, now)
     return changed + _close_unmonitored(session, active={m.name for m in models}, now=now)
 
 

@@ -33,7 +33,13 @@ from app.workforce.schemas import (
     Workforce,
 )
 from exceptions_queue import states
-from monitors.queueing import PriorityClass, backlog_band, fluid_forecast, staffing_plan
+from monitors.queueing import (
+    PriorityClass,
+    StaffingPlan,
+    backlog_band,
+    fluid_forecast,
+    staffing_plan,
+)
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -277,6 +283,128 @@ def workforce(
     )
 
 
+def _queue_classes(
+    *,
+    now: dt.datetime,
+    names: dict[int, str],
+    rates: Rates,
+    active: list[repository.Active],
+    savable_only: bool = False,
+) -> tuple[list[PriorityClass], int]:
+    """One priority class per model × kind, with its waiting tickets; and the tickets held.
+
+    With ``savable_only``, tickets already past their SLA are left out (nothing can
+    save them; the forecast then says when the next one breaches).
+    """
+    keys = {(m, k) for (m, k) in rates.next_24h if m in names}
+    keys |= {(t.model_id, t.kind) for t in active if t.model_id in names}
+    ages: dict[tuple[int, str], list[float]] = defaultdict(list)
+    busy = 0
+    for t in active:
+        if t.model_id not in names:
+            continue
+        if t.status == "claimed":
+            busy += 1
+            continue
+        sla_h = states.sla(states.priority_of(t.kind)).total_seconds() / 3600
+        # the age measured against the ticket's own due time (fixed at its creation)
+        age = max(0.0, sla_h - (t.due_at - now).total_seconds() / 3600)
+        if savable_only and age >= sla_h:
+            continue
+        ages[(t.model_id, t.kind)].append(age)
+    classes = []
+    for m, k in sorted(keys, key=lambda x: (names[x[0]], x[1])):
+        priority = states.priority_of(k)
+        classes.append(
+            PriorityClass(
+                name=_class_name(names[m], k),
+                priority=priority,
+                sla=states.sla(priority).total_seconds() / 3600,
+                arrival_rates=rates.next_24h.get((m, k), (0.0,)),
+                waiting_ages=tuple(ages.get((m, k), ())),
+            )
+        )
+    return classes, busy
+
+
+def _plan(
+    classes: list[PriorityClass], mu: float, reviewers: int, busy: int, target: float
+) -> StaffingPlan:
+    return staffing_plan(
+        classes,
+        service_rate=mu,
+        servers=reviewers,
+        busy=float(busy),
+        horizon=HORIZON_HOURS,
+        target=target,
+    )
+
+
+@dataclass(frozen=True)
+class StaffingRisk:
+    """A model's first forecast SLA breach within the lead time, and the staffing that holds it."""
+
+    model: str
+    kind: str
+    sla_hours: float
+    in_minutes: float
+    already_waiting: bool  # the ticket exists now (else it is yet to arrive)
+    reviewers: int
+    needed: int
+
+
+def staffing_risks(
+    session: Session, *, now: dt.datetime, settings: Settings
+) -> dict[str, StaffingRisk]:
+    """Per model: the earliest breach the forecast sees within the lead time (absent: none).
+
+    Tickets already late are left out: ``queue.sla`` reports those; this is about the
+    next ones. No forecast (no handle time measured yet) means no risk reported.
+    """
+    names = repository.model_ids(session)
+    finished = repository.finished_since(session, since=now - DAY)
+    handle = [x for f in finished if (x := _seconds(f.claimed_at, f.finished_at)) is not None]
+    if not handle or sum(handle) <= 0:
+        return {}
+    mu = 3600.0 / max(float(np.mean(handle)), 1.0)
+    rates = arrival_rates(session, now=now, settings=settings)
+    active = repository.active_tickets(session)
+    since = now - dt.timedelta(seconds=settings.workforce_active_seconds)
+    reviewers = len({r for r, _ in repository.active_reviewers(session, since=since)})
+    classes, busy = _queue_classes(
+        now=now, names=names, rates=rates, active=active, savable_only=True
+    )
+    busy = min(busy, reviewers)
+    lead = settings.workforce_lead_time_seconds / 3600
+    path = fluid_forecast(
+        classes, service_rate=mu, servers=reviewers, busy=float(busy), horizon=max(lead, 1.0) + 0.1
+    )
+    risks: dict[str, StaffingRisk] = {}
+    at_risk = [
+        (hours, cls)
+        for cls in classes
+        if (hours := path.breach[cls.name]) is not None and hours <= lead
+    ]
+    if not at_risk:
+        return risks
+    plan = _plan(classes, mu, reviewers, busy, settings.workforce_sla_target)
+    for hours, cls in sorted(at_risk, key=lambda x: x[0]):
+        model, kind = cls.name.split("\x1f")
+        if model in risks:
+            continue
+        created = path.breach_created[cls.name]
+        risks[model] = StaffingRisk(
+            model=model,
+            kind=kind,
+            sla_hours=cls.sla,
+            in_minutes=hours * 60,
+            already_waiting=created is not None and created <= 0,
+            reviewers=reviewers,
+            needed=max(plan.now, reviewers + 1),
+        )
+    return risks
+
+
 def _forecast(
     *,
     now: dt.datetime,
@@ -290,31 +418,7 @@ def _forecast(
     band_runs: int,
 ) -> Forecast:
     mu = 3600.0 / max(mean_handle_seconds, 1.0)
-    keys = {(m, k) for (m, k) in rates.next_24h if m in names}
-    keys |= {(t.model_id, t.kind) for t in active if t.model_id in names}
-    ages: dict[tuple[int, str], list[float]] = defaultdict(list)
-    busy = 0
-    for t in active:
-        if t.model_id not in names:
-            continue
-        if t.status == "claimed":
-            busy += 1
-            continue
-        sla_h = states.sla(states.priority_of(t.kind)).total_seconds() / 3600
-        # age measured against the ticket's own due time (it was fixed at creation)
-        ages[(t.model_id, t.kind)].append(max(0.0, sla_h - (t.due_at - now).total_seconds() / 3600))
-    classes = []
-    for m, k in sorted(keys, key=lambda x: (names[x[0]], x[1])):
-        priority = states.priority_of(k)
-        classes.append(
-            PriorityClass(
-                name=_class_name(names[m], k),
-                priority=priority,
-                sla=states.sla(priority).total_seconds() / 3600,
-                arrival_rates=rates.next_24h.get((m, k), (0.0,)),
-                waiting_ages=tuple(ages.get((m, k), ())),
-            )
-        )
+    classes, busy = _queue_classes(now=now, names=names, rates=rates, active=active)
     busy = min(busy, reviewers)
     total_rates = [sum(c.rate_at(h) for c in classes) for h in range(HORIZON_HOURS)] or [0.0]
     path = fluid_forecast(
@@ -324,19 +428,12 @@ def _forecast(
         arrival_rates=total_rates,
         service_rate=mu,
         servers=reviewers,
-        waiting=sum(len(a) for a in ages.values()),
+        waiting=sum(len(c.waiting_ages) for c in classes),
         busy=busy,
         horizons=BACKLOG_HORIZONS,
         runs=band_runs,
     )
-    plan = staffing_plan(
-        classes,
-        service_rate=mu,
-        servers=reviewers,
-        busy=float(busy),
-        horizon=HORIZON_HOURS,
-        target=target,
-    )
+    plan = _plan(classes, mu, reviewers, busy, target)
     breaches: list[Breach] = []
     by_priority: dict[int, tuple[float, float | None]] = {}
     ids = {v: k for k, v in names.items()}

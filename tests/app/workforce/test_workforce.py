@@ -7,68 +7,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from app.db import Database
 from app.settings import Settings
 from app.workforce import service as workforce
-from exceptions_queue import service as queue
 from exceptions_queue.tables import TicketVolume
-from storage.tables import MonitoredModel
-from tests.factories import create_model, make_key
+from tests.app.workforce.helpers import make_model, open_at, work
+from tests.factories import make_key
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 
 
-def open_at(
-    db: Database,
-    model_id: int,
-    at: dt.datetime,
-    n: int,
-    *,
-    kind: str = "low_confidence",
-    tag: str = "",
-) -> None:
-    with db.session() as s:
-        queue.open_tickets(
-            s,
-            model_id=model_id,
-            candidates=[
-                queue.NewTicket(
-                    kind=kind, group_key=f"t:{tag}{at.isoformat()}:{i}", reason="test", details={}
-                )  # type: ignore[arg-type]
-                for i in range(n)
-            ],
-            now=at,
-        )
-
-
-def work(db: Database, reviewer: str, claim_at: dt.datetime, minutes: float) -> int | None:
-    """Claim the next ticket at ``claim_at`` and dismiss it ``minutes`` later."""
-    actor = queue.Actor(key_id=reviewer, name=reviewer)
-    with db.session() as s:
-        t = queue.claim(s, actor=actor, now=claim_at, lease=dt.timedelta(hours=2))
-        if t is None:
-            return None
-        tid, token = t.id, t.lease_token
-    with db.session() as s:
-        queue.dismiss(
-            s,
-            ticket_id=tid,
-            actor=actor,
-            lease_token=token,
-            reason="ok",
-            now=claim_at + dt.timedelta(minutes=minutes),
-        )
-    return tid
-
-
 @pytest.fixture
 def churn(client: TestClient, db: Database) -> dict[str, Any]:
-    body = create_model(client, name="churn")
-    with db.session() as s:
-        body["id"] = s.scalar(select(MonitoredModel.id).where(MonitoredModel.name == "churn"))
-    return body
+    return make_model(client, db)
 
 
 def test_rates_handle_times_reviewers_and_first_claims(

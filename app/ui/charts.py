@@ -454,3 +454,101 @@ def _ci(e: Interval) -> str:
     if e.low is None or e.high is None:
         return ""
     return f" (95% interval {e.low:.4g} to {e.high:.4g})"
+
+
+def timeline(
+    *,
+    labels: Sequence[str],
+    title: str,
+    y_title: str,
+    x_title: str,
+    bars: Sequence[float | None] = (),
+    bar_name: str = "",
+    line: Sequence[float | None] = (),
+    line_name: str = "",
+    low: Sequence[float | None] = (),
+    high: Sequence[float | None] = (),
+    band_name: str = "",
+    now_index: int | None = None,
+    width: int = 640,
+    height: int = 150,
+) -> Markup:
+    """Hourly bars, a line and a shaded low–high band on one time axis, with axis titles.
+
+    ``now_index`` draws a dashed divider between the past and the forecast.
+    """
+    pad_l, pad_r, pad_t, pad_b = 52, 6, 8, 30
+    n = len(labels)
+    values = [v for v in (*bars, *line, *high) if v is not None and math.isfinite(v)]
+    top = max(values, default=0.0) * 1.1 or 1.0
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    step = inner_w / max(n, 1)
+
+    def x(i: float) -> float:
+        return pad_l + step * (i + 0.5)
+
+    def y(v: float) -> float:
+        return pad_t + inner_h * (1 - min(max(v, 0.0), top) / top)
+
+    base = pad_t + inner_h
+    body = [
+        f'<line class="axis" x1="{pad_l}" y1="{base}" x2="{width - pad_r}" y2="{base}"/>',
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{base}"/>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{_tick(top)}</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{_f(y(top / 2) + 3)}" text-anchor="end">{_tick(top / 2)}</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{base}" text-anchor="end">0</text>',
+        f'<text class="axis-title" x="10" y="{_f(pad_t + inner_h / 2)}" text-anchor="middle" '
+        f'transform="rotate(-90 10 {_f(pad_t + inner_h / 2)})">{escape(y_title)}</text>',
+        f'<text class="axis-title" x="{_f(pad_l + inner_w / 2)}" y="{height - 2}" '
+        f'text-anchor="middle">{escape(x_title)}</text>',
+    ]
+    band_idx = [
+        i for i in range(min(len(low), len(high), n)) if low[i] is not None and high[i] is not None
+    ]
+    if band_idx:
+        upper_pts = [f"{_f(x(i))},{_f(y(high[i] or 0.0))}" for i in band_idx]
+        lower_pts = [f"{_f(x(i))},{_f(y(low[i] or 0.0))}" for i in reversed(band_idx)]
+        body.append(
+            f'<polygon class="band" points="{" ".join(upper_pts + lower_pts)}">'
+            f"<title>{escape(band_name)}</title></polygon>"
+        )
+    for i, v in enumerate(bars[:n]):
+        if v is None:
+            continue
+        h = inner_h * min(v, top) / top
+        body.append(
+            f'<rect class="bar" x="{_f(pad_l + i * step + step * 0.15)}" y="{_f(base - h)}" '
+            f'width="{_f(max(step * 0.7, 0.5))}" height="{_f(h)}">'
+            f"<title>{escape(labels[i])}: {escape(bar_name)} {_tick(v)}</title></rect>"
+        )
+    points = [(i, v) for i, v in enumerate(line[:n]) if v is not None and math.isfinite(v)]
+    if points:
+        body.append(
+            '<polyline class="series" points="'
+            + " ".join(f"{_f(x(i))},{_f(y(v))}" for i, v in points)
+            + '"/>'
+        )
+        for i, v in points:
+            body.append(
+                f'<circle class="point" cx="{_f(x(i))}" cy="{_f(y(v))}" r="1.5">'
+                f"<title>{escape(labels[i])}: {escape(line_name)} {_tick(v)}"
+                + (
+                    f" ({escape(band_name)} {_tick(low[i] or 0.0)}–{_tick(high[i] or 0.0)})"
+                    if i in band_idx
+                    else ""
+                )
+                + "</title></circle>"
+            )
+    if now_index is not None and 0 <= now_index <= n:
+        nx = pad_l + step * now_index
+        body.append(
+            f'<line class="now" x1="{_f(nx)}" y1="{pad_t}" x2="{_f(nx)}" y2="{base}"/>'
+            f'<text class="tick" x="{_f(nx + 2)}" y="{pad_t + 8}">now</text>'
+        )
+    if n:
+        body.append(
+            f'<text class="tick" x="{pad_l}" y="{base + 11}">{escape(labels[0])}</text>'
+            f'<text class="tick" x="{width - pad_r}" y="{base + 11}" text-anchor="end">'
+            f"{escape(labels[-1])}</text>"
+        )
+    return _svg(width, height, title, body)

@@ -93,6 +93,7 @@ NAV_ORDER = (
     "queue",
     "mine",
     "models",
+    "workforce",
     "alerts",
     "admin-models",
     "admin-keys",

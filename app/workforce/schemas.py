@@ -99,7 +99,8 @@ class Forecast(BaseModel):
     capacity_per_hour: float
     backlog: list[BacklogPoint] = Field(description="Waiting tickets at +1 h, +4 h and +24 h.")
     path: list[BacklogPoint] = Field(
-        description="The fluid model's waiting tickets at each hour (low = high = expected)."
+        description="Waiting tickets each hour from now: the fluid model's path, with the "
+        "Monte Carlo's 10th-90th percentile band."
     )
     breaches: list[Breach]
     breaches_by_priority: list[PriorityBreach]

@@ -430,9 +430,10 @@ def _forecast(
         servers=reviewers,
         waiting=sum(len(c.waiting_ages) for c in classes),
         busy=busy,
-        horizons=BACKLOG_HORIZONS,
+        horizons=tuple(float(h) for h in range(1, HORIZON_HOURS + 1)),
         runs=band_runs,
     )
+    band_at = {h: i for i, h in enumerate(band.horizons)}
     plan = _plan(classes, mu, reviewers, busy, target)
     breaches: list[Breach] = []
     by_priority: dict[int, tuple[float, float | None]] = {}
@@ -470,19 +471,19 @@ def _forecast(
             BacklogPoint(
                 hours=h,
                 at=now + dt.timedelta(hours=h),
-                expected=float(band.mean[i]),
-                low=float(band.low[i]),
-                high=float(band.high[i]),
+                expected=float(band.mean[band_at[h]]),
+                low=float(band.low[band_at[h]]),
+                high=float(band.high[band_at[h]]),
             )
-            for i, h in enumerate(band.horizons)
+            for h in BACKLOG_HORIZONS
         ],
         path=[
             BacklogPoint(
                 hours=float(h),
                 at=now + dt.timedelta(hours=float(h)),
                 expected=float(w),
-                low=float(w),
-                high=float(w),
+                low=float(band.low[band_at[float(h)]]) if h > 0 else float(w),
+                high=float(band.high[band_at[float(h)]]) if h > 0 else float(w),
             )
             for h, w in zip(hour_points, fluid_hourly, strict=True)
         ],
@@ -508,3 +509,30 @@ def _forecast(
             for h, n in enumerate(plan.per_hour)
         ],
     )
+
+
+@dataclass(frozen=True)
+class History:
+    """Tickets opened and finished in each of the past hours (oldest first)."""
+
+    hours: list[dt.datetime]
+    opened: list[int]
+    finished: list[int]
+
+
+def history(session: Session, *, now: dt.datetime, hours: int = 48) -> History:
+    """Inflow (opened) and outflow (finished) per hour over the last ``hours``, whole queue."""
+    start = _hour(now) - (hours - 1) * HOUR
+    slots = [start + i * HOUR for i in range(hours)]
+    index = {h: i for i, h in enumerate(slots)}
+    opened = [0] * hours
+    for _m, _k, hour, n in repository.hourly_opened(session, since=start):
+        i = index.get(_hour(hour))
+        if i is not None:
+            opened[i] += n
+    finished = [0] * hours
+    for f in repository.finished_since(session, since=start):
+        i = index.get(_hour(f.finished_at))
+        if i is not None:
+            finished[i] += 1
+    return History(slots, opened, finished)

@@ -119,6 +119,14 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (cookies, storage) at desktop size."""
+    ctx = browser.new_context(viewport=DESKTOP)
+    yield ctx
+    ctx.close()
+
+
 def sign_in(page: Any, url: str, secret: str, *, next_path: str = "/ui/") -> None:
     """Sign in through the form, as a person would."""
     page.goto(url + next_path)

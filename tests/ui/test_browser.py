@@ -8,7 +8,6 @@ signs in its own reviewer in a fresh browser context.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.browser
 def seeded(live: Live) -> Live:
     seed_traffic(live.api, live.db, live.settings, tickets=6)  # type: ignore[arg-type]
     return live
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP)
-    yield ctx
-    ctx.close()
 
 
 def shot(page: Any, tmp_path: Path, name: str, *, phone: bool = False) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from storage.base import utcnow
 from storage.tables import MonitoredModel
 from tests.app.workforce.helpers import open_at, work
 from tests.factories import model_body
-from tests.ui.conftest import DESKTOP, PHONE, Live, sign_in
+from tests.ui.conftest import PHONE, Live, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -64,13 +63,6 @@ def seeded(live: Live) -> Live:
             )
         )
     return live
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP)
-    yield ctx
-    ctx.close()
 
 
 def test_workforce_page_draws_inflow_capacity_backlog_and_staffing(

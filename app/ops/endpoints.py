@@ -15,11 +15,16 @@ from app.ops import metrics
 from app.ops.migrations import current_revisions, head_revisions
 from app.responses import JSON
 from app.tickets import metrics as queue_metrics
+from app.workforce import metrics as workforce_metrics
 
 router = APIRouter()
 
 # The gauges read from the database at scrape time, each domain's in its order.
-COLLECTORS: tuple[metrics.Collector, ...] = (*drift_metrics.COLLECTORS, *queue_metrics.COLLECTORS)
+COLLECTORS: tuple[metrics.Collector, ...] = (
+    *drift_metrics.COLLECTORS,
+    *queue_metrics.COLLECTORS,
+    *workforce_metrics.COLLECTORS,
+)
 
 
 @router.get("/healthz", tags=["operations"])

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-import app.workforce.metrics  # noqa: F401  (registers the workforce gauges with /metrics)
 from app.auth import ReviewerDep, SessionDep, SettingsDep
 from app.catalog import service as catalog
 from app.workforce import service

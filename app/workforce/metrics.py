@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from app.ops.metrics import Sample, register_collector
+from app.ops.metrics import Sample
 from app.settings import get_settings
 from app.workforce import service
 from app.workforce.schemas import Workforce
@@ -31,7 +31,6 @@ def _current(session: Session) -> Workforce:
     return w
 
 
-@register_collector
 def active_reviewers(session: Session) -> tuple[str, str, list[Sample]]:
     name = "driftdesk_workforce_active_reviewers"
     w = _current(session)
@@ -42,7 +41,6 @@ def active_reviewers(session: Session) -> tuple[str, str, list[Sample]]:
     )
 
 
-@register_collector
 def arrivals(session: Session) -> tuple[str, str, list[Sample]]:
     name = "driftdesk_workforce_arrivals_per_hour"
     samples: list[Sample] = [
@@ -51,7 +49,6 @@ def arrivals(session: Session) -> tuple[str, str, list[Sample]]:
     return name, "Expected ticket arrivals this hour, per model and kind.", samples
 
 
-@register_collector
 def handle_time(session: Session) -> tuple[str, str, list[Sample]]:
     name = "driftdesk_workforce_handle_seconds_median"
     samples: list[Sample] = [
@@ -62,7 +59,6 @@ def handle_time(session: Session) -> tuple[str, str, list[Sample]]:
     return name, "Median claim-to-finish time over the last 24 h, per kind.", samples
 
 
-@register_collector
 def reviewers_needed(session: Session) -> tuple[str, str, list[Sample]]:
     name = "driftdesk_workforce_reviewers_needed"
     f = _current(session).forecast
@@ -70,7 +66,6 @@ def reviewers_needed(session: Session) -> tuple[str, str, list[Sample]]:
     return name, "Reviewers needed now to keep every ticket within its SLA.", samples
 
 
-@register_collector
 def backlog_forecast(session: Session) -> tuple[str, str, list[Sample]]:
     name = "driftdesk_workforce_backlog_forecast"
     f = _current(session).forecast
@@ -87,7 +82,6 @@ def backlog_forecast(session: Session) -> tuple[str, str, list[Sample]]:
     )
 
 
-@register_collector
 def breach_in(session: Session) -> tuple[str, str, list[Sample]]:
     name = "driftdesk_workforce_breach_in_seconds"
     f = _current(session).forecast
@@ -101,3 +95,13 @@ def breach_in(session: Session) -> tuple[str, str, list[Sample]]:
         "Seconds until the first ticket of each priority breaches its SLA (forecast).",
         samples,
     )
+
+
+COLLECTORS = (
+    active_reviewers,
+    arrivals,
+    handle_time,
+    reviewers_needed,
+    backlog_forecast,
+    breach_in,
+)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.auth import AdminDep, ReviewerDep, SessionDep, SettingsDep
 from app.catalog import service as catalog
 from app.drift import service
-from app.drift.report import report_html
+from app.drift.report import report_page, report_response
 from app.drift.tables import DriftEvaluation, DriftIncident
 from app.pagination import CursorQuery, LimitQuery, cursor_field, page
 from app.schemas import Page
@@ -67,10 +67,10 @@ def drift_report(
 ) -> HTMLResponse:
     """A standalone Evidently HTML report of that window (a bounded sample) against the baseline."""
     model = catalog.get_model(session, name)
-    html = report_html(
+    report = report_page(
         session, model=model, evaluation_id=evaluation, sample_rows=settings.report_sample_rows
     )
-    return HTMLResponse(html)
+    return report_response(report)
 
 
 @router.get("/incidents", response_model=Page[dict[str, Any]])

@@ -3,11 +3,18 @@
 Evidently rescans raw rows (seconds per 10k rows), so the report compares the
 reference's stored sample with at most ``report_sample_rows`` of the window's
 rows, and the result is cached per database and evaluation in this process.
+
+Reports carry values that API clients sent (category values, feature names):
+:mod:`monitors.report` encodes them so they cannot leave the page's data
+script, and :func:`report_response` serves every report (API and UI) under the
+page's own ``Content-Security-Policy``: only its inline scripts run, in a
+``sandbox`` with an opaque origin.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from app.caching import PerDatabaseCache
@@ -16,10 +23,10 @@ from app.drift.tables import DriftEvaluation
 from app.errors import NotFound
 from app.ingest.columns import CONFIDENCE, PREDICTION
 from app.reference.service import load_sample, prediction_columns
-from monitors.report import build_report
+from monitors.report import ReportPage, build_report
 from storage.tables import MonitoredModel, Prediction, Reference
 
-_cache: PerDatabaseCache[str] = PerDatabaseCache(16)
+_cache: PerDatabaseCache[ReportPage] = PerDatabaseCache(16)
 
 
 def window_sample(
@@ -31,9 +38,9 @@ def window_sample(
     return pd.DataFrame(columns.values)
 
 
-def report_html(
+def report_page(
     session: Session, *, model: MonitoredModel, evaluation_id: int, sample_rows: int
-) -> str:
+) -> ReportPage:
     # whose evaluation it is is checked before the cache is: a cached report must not
     # be readable under another model's name
     evaluation = session.get(DriftEvaluation, evaluation_id)
@@ -60,7 +67,7 @@ def report_html(
         (categorical if model.task == "classification" else numerical).append(PREDICTION)
     if CONFIDENCE in ref_sample.columns and ref_sample[CONFIDENCE].notna().any():
         numerical.append(CONFIDENCE)
-    html = build_report(
+    report = build_report(
         ref_sample,
         current,
         numerical=numerical,
@@ -70,5 +77,18 @@ def report_html(
             f"({evaluation.rows} rows; report on a sample of {len(current)})"
         ),
     )
-    _cache.put(session, evaluation_id, html)
-    return html
+    _cache.put(session, evaluation_id, report)
+    return report
+
+
+def report_response(report: ReportPage) -> HTMLResponse:
+    """The report as a response that runs its own scripts and nothing else."""
+    return HTMLResponse(
+        report.html,
+        headers={
+            "Content-Security-Policy": report.content_security_policy,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "private, max-age=300",
+        },
+    )

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.auth import authenticate
 from app.catalog import service as catalog
-from app.drift.report import report_html
+from app.drift.report import report_page, report_response
 from app.drift.tables import DriftEvaluation, DriftIncident
 from app.errors import DriftdeskError, Unauthorized
 from app.settings import Settings
@@ -144,7 +144,7 @@ def evaluation_report(
     with unit_of_work(request, readonly=True) as session:
         try:
             model = catalog.get_model(session, name)
-            html = report_html(
+            report = report_page(
                 session,
                 model=model,
                 evaluation_id=evaluation_id,
@@ -158,13 +158,6 @@ def evaluation_report(
                 principal=principal,
                 status_code=exc.status_code,
             )
-    # Evidently's page runs its own inline scripts: sandbox it into an opaque origin,
-    # so nothing in it can act with the reviewer's session.
-    return HTMLResponse(
-        html,
-        headers={
-            "Content-Security-Policy": "sandbox allow-scripts allow-popups",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, max-age=300",
-        },
-    )
+    # Evidently's page runs its own inline scripts: only those, sandboxed into an
+    # opaque origin, so nothing in it can act with the reviewer's session.
+    return report_response(report)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 
 import numpy as np
@@ -38,7 +41,7 @@ def test_report_renders_the_columns_offline() -> None:
         numerical=["tenure_days"],
         categorical=["plan_tier"],
         title="model <churn>",
-    )
+    ).html
     assert page.lstrip().startswith("<!DOCTYPE html>")
     assert "tenure_days" in page
     assert "plan_tier" in page
@@ -55,3 +58,26 @@ def test_report_rejects_unknown_columns() -> None:
         build_report(reference, current, numerical=["nope"], categorical=[])
     with pytest.raises(ValueError, match="at least one"):
         build_report(reference, current, numerical=[], categorical=[])
+
+
+HOSTILE = "</script><script>alert(document.domain)</script><img src=x onerror=alert(1)>&amp;"
+
+
+def test_hostile_values_stay_inside_the_data_script() -> None:
+    reference, current = frames()
+    current["plan_tier"] = [HOSTILE if i % 3 == 0 else "pro" for i in range(len(current))]
+    report = build_report(reference, current, numerical=["tenure_days"], categorical=["plan_tier"])
+    assert HOSTILE not in report.html and "alert(" in report.html
+    scripts = re.findall(r"<script>(.*?)</script>", report.html, re.DOTALL)
+    # Every inline script is one the policy names, and no other runs.
+    digests = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in scripts
+    ]
+    assert digests == list(report.script_hashes)
+    assert all(h in report.content_security_policy for h in digests)
+    assert "sandbox allow-scripts" in report.content_security_policy
+    # The data script decodes back to the very same values.
+    data = re.search(r"var (metric_\w+) = (.*);\nvar additional_graphs_", scripts[0], re.DOTALL)
+    assert data is not None and "<" not in scripts[0] and "&" not in scripts[0]
+    assert HOSTILE in json.dumps(json.loads(data.group(2)))

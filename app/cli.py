@@ -59,7 +59,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app import logs
+    from app import logs, serving
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -91,6 +91,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # each line's arguments even with its logger at WARNING
             access_log=False,
             timeout_graceful_shutdown=10,
+            # slow clients: each request's headers have a deadline, open connections a
+            # limit (app.serving, configured in each process by app.main.asgi), bodies
+            # read timeouts (app.middleware), idle keep-alive connections close. Named, not
+            # imported: a worker must answer its supervisor's first health check
+            # before it imports the app (5 s).
+            http=serving.PROTOCOL_PATH,
+            timeout_keep_alive=settings.keep_alive_seconds,
         )
     finally:
         if loops is not None:

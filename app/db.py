@@ -151,12 +151,16 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
                 writer.__exit__()
 
         return engine
+    # A database host that does not answer fails a request in seconds (a 503 the
+    # client retries), not after the operating system's TCP timeout of minutes.
+    connect_args = {} if "connect_timeout" in url else {"connect_timeout": 5}
     engine = create_engine(
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         pool_size=pool_size,
         max_overflow=pool_size,
+        connect_args=connect_args,
     )
     _ping_when_idle(engine)
     return engine

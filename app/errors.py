@@ -7,11 +7,12 @@ Every error leaves the service as
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.responses import JSON
@@ -27,6 +28,7 @@ class DriftdeskError(Exception):
 
     status_code = 400
     code = "bad_request"
+    headers: ClassVar[Mapping[str, str]] = {}  # sent with the error (Retry-After, Connection)
 
     def __init__(self, message: str, *, details: list[Any] | None = None) -> None:
         super().__init__(message)
@@ -78,6 +80,39 @@ class UnsupportedMediaType(DriftdeskError):
 # (exceptions_queue/errors.py), which carry the same status_code, code, message, details.
 Refusal = DriftdeskError | QueueError
 REFUSALS = (DriftdeskError, QueueError)
+
+
+class RequestTimeout(DriftdeskError):
+    """The client stopped sending its request: answered, then the connection is closed."""
+
+    status_code = 408
+    code = "request_timeout"
+    headers: ClassVar[Mapping[str, str]] = {"Connection": "close"}
+
+
+class ServiceUnavailable(DriftdeskError):
+    """The database cannot be reached (or is saturated) right now: retry later."""
+
+    status_code = 503
+    code = "service_unavailable"
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "5"}
+
+
+DATABASE_UNAVAILABLE = (
+    "the database is unavailable right now; nothing was stored. Retry after the Retry-After seconds"
+)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot serve now, rather than that a statement is wrong.
+
+    Operational errors (connection refused or lost, server shutting down, a lock
+    or statement timeout), a connection invalidated mid-use, and the pool's own
+    timeout. Integrity and programming errors are bugs or conflicts, not outages.
+    """
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
 
 
 def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
@@ -146,6 +181,7 @@ def validation_error_from_pydantic(
 
 _STATUS_CODES = {
     400: "bad_request",
+    408: "request_timeout",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -159,7 +195,9 @@ _STATUS_CODES = {
 
 
 def _render(exc: Refusal) -> JSON:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = dict(getattr(exc, "headers", {}))
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSON(
         error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=headers
     )
@@ -205,6 +243,21 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             message = "method not allowed on this route: check /docs for the allowed verbs"
         return JSON(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(sa_exc.SQLAlchemyError)
+    async def _database(request: Request, exc: sa_exc.SQLAlchemyError) -> JSON:
+        if not is_database_outage(exc):
+            return await _unexpected(request, exc)
+        # The driver's message names the host, port and user: logs only.
+        log.warning(
+            "database unavailable",
+            extra={
+                "path": request.url.path,
+                "method": request.method,
+                "error": f"{exc.__class__.__name__}: {exc}".splitlines()[0],
+            },
+        )
+        return _render(ServiceUnavailable(DATABASE_UNAVAILABLE))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSON:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import logs, openapi, ui
+from app import logs, openapi, serving, ui
 from app.alerting import endpoints as alerts
 from app.auth import ensure_admin_key
 from app.background import Background
@@ -111,6 +111,8 @@ def create_app(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        read_timeout=settings.body_read_timeout_seconds,
+        min_rate=settings.body_min_bytes_per_second,
     )
 
     app.add_middleware(metrics.RequestMetrics)
@@ -138,8 +140,12 @@ def create_app(
 def asgi() -> FastAPI:
     """The factory `driftdesk serve` hands to uvicorn (one call per worker process)."""
     settings = get_settings()
-    # a worker process started by uvicorn's supervisor has no logging set up yet
+    # a worker process started by uvicorn's supervisor has no logging set up yet,
+    # nor the connection limits of its HTTP protocol (class settings, per process)
     logs.configure(settings.log_level, settings.log_format)
+    serving.configure(
+        header_timeout=settings.header_timeout_seconds, max_connections=settings.max_connections
+    )
     app = create_app(settings, background=os.environ.get("DRIFTDESK_RUN_BACKGROUND", "1") == "1")
     # What is loaded by now (modules, SQLAlchemy and pydantic machinery: ~300,000
     # objects) lives as long as the process. Frozen, the cyclic GC's full

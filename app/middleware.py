@@ -1,22 +1,46 @@
-"""Request body limits, enforced before a byte of an oversized body is parsed."""
+"""Request body limits, enforced before a byte of an oversized body is parsed.
+
+Size: 413 at once from ``Content-Length``, or while the body streams in. Time:
+a client that stops sending a body it started (or trickles it) gets 408 and
+its connection is closed (see :mod:`app.serving` for the headers' deadline).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, error_body
+from app.errors import PayloadTooLarge, RequestTimeout, error_body
 from app.responses import JSON
 
 
 class BodyLimit:
-    """413 for bodies over the limit: at once from Content-Length, or while streaming."""
+    """413 for bodies over the limit; 408 for bodies that stop or crawl.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int) -> None:
+    ``read_timeout``: the longest wait for the next piece of a body.
+    ``min_rate``: bytes per second a body must average over the time spent
+    waiting for it, once that time passes ``read_timeout`` (a client sending a
+    byte now and then would otherwise hold the request forever). Time the app
+    spends between reads is not the client's and is not counted.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_upload_bytes: int,
+        read_timeout: float = 30.0,
+        min_rate: float = 1024.0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.read_timeout = read_timeout
+        self.min_rate = min_rate
 
     def _limit(self, scope: Scope) -> int:
         path: str = scope.get("path", "")
@@ -41,19 +65,60 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         received = 0
+        waited = 0.0
+        complete = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message: dict[str, Any] = dict(await receive())
+            nonlocal received, waited, complete
+            if complete:  # the body is in: what follows is a disconnect, wait as long as it takes
+                return await receive()
+            if waited >= self.read_timeout:
+                self._check_rate(received, waited)
+            start = time.monotonic()
+            try:
+                message: dict[str, Any] = dict(await asyncio.wait_for(receive(), self.read_timeout))
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"no part of the request body arrived for {self.read_timeout:g} s "
+                    f"({received} bytes received): send the whole body without pausing"
+                ) from None
+            finally:
+                waited += time.monotonic() - start
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise PayloadTooLarge(
                         f"request body is over the limit of {limit} bytes: send smaller batches"
                     )
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
-        await self.app(scope, limited_receive, send)
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracked_send)
+        except (PayloadTooLarge, RequestTimeout) as exc:
+            # raised where no route's error handler sees it (another middleware's read)
+            if started:
+                raise
+            headers = dict(exc.headers)
+            await JSON(
+                error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers
+            )(scope, receive, send)
+
+    def _check_rate(self, received: int, elapsed: float) -> None:
+        if received < self.min_rate * elapsed:
+            raise RequestTimeout(
+                f"the request body arrives too slowly: {received} bytes in {elapsed:.0f} s, "
+                f"under the minimum of {self.min_rate:g} bytes per second"
+            )
 
 
 _FORM = b"application/x-www-form-urlencoded"

@@ -46,6 +46,23 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1)
 
+    # slow or idle clients (`driftdesk serve`; see app.serving)
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="A request's headers must arrive within this."
+    )
+    body_read_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Longest wait for the next piece of a body."
+    )
+    body_min_bytes_per_second: float = Field(
+        default=1024.0, ge=0, description="Average a body must keep once it has taken that long."
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, le=3600, description="Idle keep-alive connections close after this."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Open connections per process; more get 503 at once."
+    )
+
     # background loops
     evaluate_interval_seconds: float = Field(default=5.0, gt=0)
     lease_reaper_interval_seconds: float = Field(default=10.0, gt=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,7 +11,7 @@ from sqlalchemy import text
 
 from app.db import Database
 from app.drift import metrics as drift_metrics
-from app.errors import error_body
+from app.errors import ServiceUnavailable, error_body
 from app.ops import metrics
 from app.ops.migrations import current_revisions, head_revisions
 from app.responses import JSON
@@ -18,6 +19,7 @@ from app.tickets import metrics as queue_metrics
 from app.workforce import metrics as workforce_metrics
 
 router = APIRouter()
+log = logging.getLogger("driftdesk")
 
 # The gauges read from the database at scrape time, each domain's in its order.
 COLLECTORS: tuple[metrics.Collector, ...] = (
@@ -42,9 +44,15 @@ def readyz(request: Request) -> Any:
             conn.execute(text("SELECT 1"))
         current, heads = current_revisions(db.engine), head_revisions()
     except Exception as exc:
+        # The driver's message names the host, port and user: logs only.
+        log.warning(
+            "not ready: database unreachable",
+            extra={"error": f"{exc.__class__.__name__}: {exc}".splitlines()[0]},
+        )
         return JSON(
-            error_body("not_ready", f"database unreachable: {exc.__class__.__name__}: {exc}"),
+            error_body("not_ready", "database unreachable: see the server's log"),
             status_code=503,
+            headers=dict(ServiceUnavailable.headers),
         )
     if current != heads:
         return JSON(

@@ -15,15 +15,21 @@ pydantic and per-column checks (:func:`validate_batch`), which raises the
 contract's 422 naming the record and the field. Every batch the fast decoder
 accepts, the general path accepts too, with the same values: the fast path
 only saves time, it never decides.
+
+The general path has one JSON parser, orjson, which refuses what JSON refuses
+(NaN, Infinity, numbers beyond a double, nesting deeper than 1024 levels); its
+error position becomes the field's location (:func:`path_at`, a scan of the
+text before it without recursion), so no body can make decoding fail another
+way (a second, recursive parser once ran out of stack on deep nesting: a 500).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import math
 import operator
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,41 +83,99 @@ class ValidatedBatch:
 
 
 # --------------------------------------------------------------------------- general path
+# strings (with their escapes) and the structural characters, found by the regex engine
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]', re.DOTALL)
+
+# orjson's messages for values JSON has no spelling for
+_NOT_FINITE = ("expected a JSON value", "infinity when parsed as double", "no digit after sign")
+
+
 def parse_json(raw: bytes, content_type: str | None) -> Any:
-    """The body as JSON; NaN/Infinity are parsed so the error can name their field."""
+    """The body as JSON, or a 415/422 in the contract's shape (never another error)."""
     ctype = content_type or "application/json"
     if "json" not in ctype:
         raise UnsupportedMediaType(f"send application/json, not {ctype!r}")
     try:
         data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        try:
-            data = json.loads(raw)  # accepts NaN and Infinity, refused later by field
-        except ValueError as exc:
-            raise ValidationFailed(
-                f"the body is not valid JSON: {exc}", details=[{"loc": ["body"], "msg": str(exc)}]
-            ) from None
+    except orjson.JSONDecodeError as exc:
+        raise _decode_error(raw, exc) from None
     if b"\\u0000" in raw:  # one scan of the bytes; the walk only when it may be there
-        where = _nul_at(data, [])
+        where = nul_at(data)
         if where is not None:
-            raise ValidationFailed.at(where or ["body"], NUL_MESSAGE)
+            raise ValidationFailed.at(
+                where or ["body"],
+                NUL_MESSAGE,
+            )
     return data
 
 
-def _nul_at(value: Any, loc: list[str | int]) -> list[str | int] | None:
-    """Where the first string (or key) holding U+0000 is, if any."""
-    if isinstance(value, str):
-        return loc if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = [*loc, key] if "\x00" in key else _nul_at(item, [*loc, key])
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _nul_at(item, [*loc, i])
-            if found is not None:
-                return found
+def _decode_error(raw: bytes, exc: orjson.JSONDecodeError) -> ValidationFailed:
+    reason = exc.msg
+    if reason.startswith("depth limit exceeded"):
+        return ValidationFailed.at(
+            ["body"], "the body is nested more than 1024 levels deep: send flat records"
+        )
+    text = raw.decode("utf-8", errors="replace")
+    if any(marker in reason for marker in _NOT_FINITE):
+        token = text[exc.pos : exc.pos + 9].lstrip("-")
+        if token.startswith(("NaN", "Infinity")) or "infinity" in reason:
+            loc = path_at(text, exc.pos)
+            return ValidationFailed.at(
+                loc or ["body"],
+                "NaN and infinite numbers are not JSON and cannot be stored: "
+                "send a finite number, or null for a missing value",
+            )
+    return ValidationFailed(
+        f"the body is not valid JSON: {reason} (line {exc.lineno}, column {exc.colno})",
+        details=[{"loc": ["body"], "msg": reason}],
+    )
+
+
+def path_at(text: str, pos: int) -> list[str | int]:
+    """The location of the value at ``pos`` in JSON ``text``, from the text before it.
+
+    >>> path_at('{"predictions": [{"id": 1}, {"features": {"age": NaN}}]}', 49)
+    ['predictions', 1, 'features', 'age']
+    """
+    stack: list[list[Any]] = []  # [container, key or index, after_colon]
+    for match in _TOKENS.finditer(text, 0, pos):
+        token = match.group()
+        if token in "{[":
+            stack.append(["{", None, False] if token == "{" else ["[", 0, False])
+        elif token in "}]":
+            if stack:
+                stack.pop()
+        elif token == ",":
+            if stack and stack[-1][0] == "[":
+                stack[-1][1] += 1
+            elif stack:
+                stack[-1][1:] = [None, False]
+        elif token == ":":
+            if stack:
+                stack[-1][2] = True
+        elif stack and stack[-1][0] == "{" and not stack[-1][2]:  # a key
+            try:
+                stack[-1][1] = orjson.loads(token)
+            except orjson.JSONDecodeError:
+                stack[-1][1] = token[1:-1]
+    return [frame[1] for frame in stack if frame[0] == "[" or frame[2]]
+
+
+def nul_at(value: Any) -> list[str | int] | None:
+    """Where the first string (or key) holding U+0000 is, if any (no recursion)."""
+    pending: list[tuple[Any, list[str | int]]] = [(value, [])]
+    while pending:
+        node, loc = pending.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return loc
+        elif isinstance(node, dict):
+            for key in node:
+                if "\x00" in key:
+                    return [*loc, key]
+            pending.extend((item, [*loc, key]) for key, item in reversed(node.items()))
+        elif isinstance(node, list):
+            pending.extend((item, [*loc, i]) for i, item in reversed(list(enumerate(node))))
     return None
 
 

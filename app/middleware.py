@@ -43,8 +43,14 @@ class BodyLimit:
         self.min_rate = min_rate
 
     def _limit(self, scope: Scope) -> int:
+        """File uploads of a reference may be large (read a chunk of rows at a time);
+        every JSON body, a reference's too, has the ordinary limit."""
         path: str = scope.get("path", "")
-        return self.max_upload_bytes if path.endswith("/reference") else self.max_bytes
+        if path.endswith("/reference"):
+            for name, value in scope.get("headers") or ():
+                if name == b"content-type" and value.startswith(b"multipart/form-data"):
+                    return self.max_upload_bytes
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

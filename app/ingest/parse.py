@@ -90,11 +90,16 @@ _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]', re.DOTALL)
 _NOT_FINITE = ("expected a JSON value", "infinity when parsed as double", "no digit after sign")
 
 
-def parse_json(raw: bytes, content_type: str | None) -> Any:
-    """The body as JSON, or a 415/422 in the contract's shape (never another error)."""
+def check_content_type(content_type: str | None) -> None:
+    """415 unless the body is JSON (a missing content type is taken as JSON)."""
     ctype = content_type or "application/json"
     if "json" not in ctype:
         raise UnsupportedMediaType(f"send application/json, not {ctype!r}")
+
+
+def parse_json(raw: bytes, content_type: str | None) -> Any:
+    """The body as JSON, or a 415/422 in the contract's shape (never another error)."""
+    check_content_type(content_type)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -13,9 +13,11 @@ from starlette.datastructures import UploadFile
 from app.auth import AdminDep, IngestDep, ReaderDep, SessionDep, SettingsDep, get_db
 from app.catalog import service as catalog
 from app.errors import ValidationFailed
-from app.ingest.parse import parse_json
+from app.ingest import parse
+from app.ingest.columns import Columns
+from app.reference import reading
 from app.reference import service as reference
-from storage.tables import Prediction
+from storage.tables import MonitoredModel, Prediction
 
 router = APIRouter(prefix="/v1/models/{name}/reference", tags=["reference"])
 
@@ -75,34 +77,59 @@ async def upload_reference(
     """
     ctype = request.headers.get("content-type", "")
     db = get_db(request)
+    max_rows = settings.max_reference_rows
     if ctype.startswith("multipart/form-data"):
+        # the form parser spools the file to disk; it is read a chunk of rows at a time
         form = await request.form(max_files=1)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ValidationFailed.at(["file"], "send the CSV or Parquet file in form field 'file'")
-        data = await upload.read()
-        filename, file_type = upload.filename, upload.content_type
+        file = upload.file
+        magic = file.read(4)
+        file.seek(0)
+        filename, file_type = (upload.filename or "").lower(), upload.content_type or ""
+        is_parquet = (
+            magic == b"PAR1" or filename.endswith(".parquet") or file_type.endswith("parquet")
+        )
+        source = "parquet" if magic == b"PAR1" else "csv"
+
+        def read(model: MonitoredModel) -> Columns:
+            return reading.table_columns(
+                model,
+                file,
+                is_parquet=is_parquet,
+                max_rows=max_rows,
+                from_frame=lambda m, frame: reference.columns_from_frame(
+                    m, frame, from_text=source == "csv"
+                ),
+            )
     else:
-        data = await request.body()
-        filename = file_type = None
+        data = await request.body()  # at most max_body_bytes, as for predictions
+        parse.check_content_type(ctype or None)
+        source = "json"
+
+        def whole(model: MonitoredModel, body: Any) -> Columns:
+            if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+                raise ValidationFailed.at(["records"], 'send {"records": [...]} or a file upload')
+            if set(body) != {"records"}:
+                raise ValidationFailed.at([sorted(set(body) - {"records"})[0]], "unknown field")
+            if len(body["records"]) > max_rows:
+                raise reading.too_many_rows(max_rows, len(body["records"]))
+            return reference.columns_from_records(model, body["records"])
+
+        def read(model: MonitoredModel) -> Columns:
+            return reading.json_columns(
+                model,
+                data,
+                max_rows=max_rows,
+                from_records=reference.columns_from_records,
+                whole=lambda body: whole(model, body),
+            )
 
     def work() -> dict[str, Any]:
         with db.session() as session:
             model = catalog.active_model(session, name)
-            if ctype.startswith("multipart/form-data"):
-                frame = reference.read_table(data, filename, file_type)
-                source = "parquet" if data[:4] == b"PAR1" else "csv"
-                columns = reference.columns_from_frame(model, frame, from_text=source == "csv")
-            else:
-                body = parse_json(data, request.headers.get("content-type"))
-                if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-                    raise ValidationFailed.at(
-                        ["records"], 'send {"records": [...]} or a file upload'
-                    )
-                if set(body) != {"records"}:
-                    raise ValidationFailed.at([sorted(set(body) - {"records"})[0]], "unknown field")
-                columns = reference.columns_from_records(model, body["records"])
-                source = "json"
+            columns = read(model)
             ref = reference.set_reference(
                 session,
                 model=model,

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound, PayloadTooLarge, ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.ingest.columns import (
     CONFIDENCE,
     PREDICTION,
@@ -34,6 +34,7 @@ from app.ingest.parse import PROBABILITY_TOLERANCE
 from app.ingest.sketches import get_spec
 from app.ingest.store import block_parts, encode_counts
 from app.performance import fitting as performance
+from app.reference.reading import too_many_rows
 from monitors.sketch import SketchSpec
 from monitors.window import WindowSpec
 from storage.base import utcnow
@@ -186,20 +187,6 @@ def columns_from_frame(
         raise
 
 
-def read_table(data: bytes, filename: str | None, content_type: str | None) -> pd.DataFrame:
-    """Parse an uploaded CSV or Parquet file."""
-    name = (filename or "").lower()
-    is_parquet = name.endswith(".parquet") or (content_type or "").endswith("parquet")
-    try:
-        if is_parquet or data[:4] == b"PAR1":
-            return pd.read_parquet(io.BytesIO(data))
-        return pd.read_csv(io.BytesIO(data))
-    except Exception as exc:
-        raise ValidationFailed.at(
-            ["file"], f"could not read the file as {'Parquet' if is_parquet else 'CSV'}: {exc}"
-        ) from None
-
-
 def _summary(columns: Columns, kinds: Mapping[str, str]) -> dict[str, Any]:
     features: dict[str, Any] = {}
     for name, kind in kinds.items():
@@ -268,10 +255,7 @@ def set_reference(
             details=[{"loc": ["records"], "msg": "too few rows"}],
         )
     if columns.rows > max_rows:
-        raise PayloadTooLarge(
-            f"reference of {columns.rows} rows is over the limit of {max_rows} "
-            "(DRIFTDESK_MAX_REFERENCE_ROWS): upload a random sample"
-        )
+        raise too_many_rows(max_rows, columns.rows)
     outcomes = performance.take_outcomes(columns)
     kinds = kinds_of(model, columns)
     spec = SketchSpec.fit(columns.values, kinds)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import and_, or_, select
 from starlette.concurrency import run_in_threadpool
 
@@ -40,6 +40,8 @@ from app.schemas import (
     FeedbackResult,
     IngestResult,
     Page,
+    PredictionBatch,
+    PredictionIn,
     PredictionOut,
 )
 from app.settings import Settings
@@ -63,6 +65,29 @@ EXAMPLE = {
 }
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its definitions inlined (no ``$ref`` to resolve).
+
+    The route reads its body itself (FastAPI does not parse it), so FastAPI puts
+    no component for it in /openapi.json: references to one would dangle.
+    """
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 @router.post(
     "/predictions",
     status_code=202,
@@ -73,10 +98,7 @@ EXAMPLE = {
             "content": {
                 "application/json": {
                     "schema": {
-                        "oneOf": [
-                            {"$ref": "#/components/schemas/PredictionIn"},
-                            {"$ref": "#/components/schemas/PredictionBatch"},
-                        ]
+                        "oneOf": [inline_schema(PredictionIn), inline_schema(PredictionBatch)]
                     },
                     "example": EXAMPLE,
                 }

@@ -25,6 +25,7 @@ from app.alerting.schemas import (
 from app.auth import AdminDep, ReviewerDep, SessionDep, SettingsDep, get_db
 from app.errors import ValidationFailed
 from app.pagination import CursorQuery, LimitQuery, cursor_position, decode_cursor, encode_cursor
+from app.params import AlertId, SilenceId
 from app.schemas import Page
 from storage.base import utcnow
 
@@ -185,7 +186,7 @@ def list_alerts(
     response_model=AlertOut,
     responses={404: {"description": "No such alert."}},
 )
-def get_alert(alert_id: int, session: SessionDep, _reviewer: ReviewerDep) -> AlertOut:
+def get_alert(alert_id: AlertId, session: SessionDep, _reviewer: ReviewerDep) -> AlertOut:
     """One alert with every delivery and attempt."""
     return service.alerts_out(session, [service.get_alert(session, alert_id)])[0]
 
@@ -253,7 +254,7 @@ def list_silences(
     status_code=204,
     responses={404: {"description": "No such silence."}},
 )
-def delete_silence(silence_id: int, session: SessionDep, _admin: AdminDep) -> Response:
+def delete_silence(silence_id: SilenceId, session: SessionDep, _admin: AdminDep) -> Response:
     """End a silence now."""
     service.delete_silence(session, silence_id=silence_id)
     return Response(status_code=204)

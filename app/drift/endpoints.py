@@ -14,6 +14,7 @@ from app.drift import service
 from app.drift.report import report_page, report_response
 from app.drift.tables import DriftEvaluation, DriftIncident
 from app.pagination import CursorQuery, LimitQuery, cursor_field, page
+from app.params import EvaluationQuery
 from app.schemas import Page
 from storage.base import utcnow
 
@@ -63,7 +64,7 @@ def drift_report(
     session: SessionDep,
     _reviewer: ReviewerDep,
     settings: SettingsDep,
-    evaluation: Annotated[int, Query(description="An evaluation id from GET /drift.")],
+    evaluation: EvaluationQuery,
 ) -> HTMLResponse:
     """A standalone Evidently HTML report of that window (a bounded sample) against the baseline."""
     model = catalog.get_model(session, name)

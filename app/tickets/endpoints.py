@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from app.auth import (
 )
 from app.catalog import service as catalog
 from app.pagination import CursorQuery, LimitQuery, cursor_position, decode_cursor, encode_cursor
+from app.params import TicketId, seconds_query
 from app.responses import model_json
 from app.schemas import Page
 from app.settings import Settings
@@ -55,7 +56,6 @@ router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 # the key and does their database work in one thread-pool hop instead of six.
 ReviewWork = Annotated[UnitOfWork, unit_of_work("review")]
 
-TicketId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The ticket's id.")]
 _HOLDER: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such ticket."},
     409: {"description": "Not the holder, lease expired or stale token, or already finished."},
@@ -105,8 +105,8 @@ def list_tickets(
     assignee: Annotated[
         str | None, Query(description="Held by this API key id (`me` for the caller's).")
     ] = None,
-    min_age_seconds: Annotated[float | None, Query(ge=0, description="At least this old.")] = None,
-    max_age_seconds: Annotated[float | None, Query(ge=0, description="At most this old.")] = None,
+    min_age_seconds: Annotated[float | None, seconds_query("At least this old")] = None,
+    max_age_seconds: Annotated[float | None, seconds_query("At most this old")] = None,
     overdue: Annotated[bool, Query(description="Only waiting or held tickets past due.")] = False,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,

@@ -13,6 +13,7 @@ from app.catalog import service as catalog
 from app.drift.report import report_page, report_response
 from app.drift.tables import DriftEvaluation, DriftIncident
 from app.errors import DriftdeskError, Unauthorized
+from app.params import EvaluationId
 from app.settings import Settings
 from app.ui import session as ui_session
 from app.ui.dashboard import model_dashboard, queue_panels
@@ -137,7 +138,7 @@ def model_page(request: Request, name: str, principal: ViewerDep) -> Response:
 
 @router.get("/models/{name}/evaluations/{evaluation_id}/report", response_class=HTMLResponse)
 def evaluation_report(
-    request: Request, name: str, evaluation_id: int, principal: ViewerDep
+    request: Request, name: str, evaluation_id: EvaluationId, principal: ViewerDep
 ) -> Response:
     """The evaluation's Evidently report (the API's report, behind the UI's session)."""
     settings: Settings = request.app.state.settings

@@ -25,6 +25,7 @@ from app.auth import Principal
 from app.catalog import service as catalog
 from app.errors import REFUSALS, DriftdeskError, Refusal, ValidationFailed
 from app.pagination import cursor_position, decode_cursor, encode_cursor
+from app.params import TicketId
 from app.performance import service as performance
 from app.responses import JSON
 from app.settings import Settings
@@ -378,7 +379,7 @@ def _parse_label(model: MonitoredModel, raw: str) -> Any:
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket_page(request: Request, ticket_id: int, principal: ViewerDep) -> Response:
+def ticket_page(request: Request, ticket_id: TicketId, principal: ViewerDep) -> Response:
     now = utcnow()
     with unit_of_work(request, readonly=True) as session:
         try:
@@ -473,7 +474,7 @@ def _act(request: Request, ticket_id: int, action: Any) -> Refusal | None:
 
 
 @router.post("/tickets/{ticket_id}/resolve", dependencies=[CsrfDep])
-def resolve(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
+def resolve(request: Request, ticket_id: TicketId, principal: ViewerDep, form: FormDep) -> Response:
     """Resolve with the label (or the sample's labels); the next ticket opens at once."""
     back = f"/ui/tickets/{ticket_id}"
     note = form_text(form, "note") or None
@@ -526,7 +527,7 @@ def resolve(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
 
 
 @router.post("/tickets/{ticket_id}/dismiss", dependencies=[CsrfDep])
-def dismiss(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
+def dismiss(request: Request, ticket_id: TicketId, principal: ViewerDep, form: FormDep) -> Response:
     back = f"/ui/tickets/{ticket_id}"
     reason = form_text(form, "reason")
     if not reason:
@@ -556,7 +557,7 @@ def dismiss(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
 
 
 @router.post("/tickets/{ticket_id}/release", dependencies=[CsrfDep])
-def release(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
+def release(request: Request, ticket_id: TicketId, principal: ViewerDep, form: FormDep) -> Response:
     error = _act(
         request,
         ticket_id,
@@ -576,7 +577,7 @@ def release(request: Request, ticket_id: int, principal: ViewerDep, form: FormDe
 
 
 @router.post("/tickets/{ticket_id}/reopen", dependencies=[CsrfDep])
-def reopen(request: Request, ticket_id: int, principal: ViewerDep) -> Response:
+def reopen(request: Request, ticket_id: TicketId, principal: ViewerDep) -> Response:
     """u: undo the last resolution or dismissal; its reviewer holds the ticket again."""
     error = _act(
         request,
@@ -625,7 +626,9 @@ def _release_auto_claim(request: Request, principal: Principal, *, keep: int) ->
 
 
 @router.post("/tickets/{ticket_id}/heartbeat", dependencies=[CsrfDep])
-def heartbeat(request: Request, ticket_id: int, principal: ViewerDep, form: FormDep) -> Response:
+def heartbeat(
+    request: Request, ticket_id: TicketId, principal: ViewerDep, form: FormDep
+) -> Response:
     """The page renews its lease while the reviewer is active on it (JSON for the script)."""
     now = utcnow()
     expires: list[dt.datetime | None] = []

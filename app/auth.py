@@ -232,6 +232,8 @@ def unit_of_work(*scopes: Scope) -> object:
 AdminDep = Annotated[Principal, require("admin")]
 ReviewerDep = Annotated[Principal, require("review")]
 IngestDep = Annotated[Principal, require("ingest")]
+# An ingest key reads what a deployed model's client needs, by the model's name: its
+# schema (GET /v1/models/{name}) and its baseline's summary (GET .../reference).
 ReaderDep = Annotated[Principal, require("review", "ingest")]
 
 

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1)
 
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="If set, GET /metrics needs 'Authorization: Bearer <this token>'.",
+    )
+
     # slow or idle clients (`driftdesk serve`; see app.serving)
     header_timeout_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="A request's headers must arrive within this."

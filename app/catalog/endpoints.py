@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from app.auth import AdminDep, ReaderDep, SessionDep
+from app.auth import AdminDep, ReaderDep, ReviewerDep, SessionDep
 from app.catalog import service as catalog
 from app.pagination import CursorQuery, LimitQuery, cursor_field, page
 from app.schemas import ModelCreate, ModelOut, ModelPatch, Page
@@ -25,7 +25,7 @@ def create_model(body: ModelCreate, session: SessionDep, _admin: AdminDep) -> Mo
 @router.get("", response_model=Page[ModelOut])
 def list_models(
     session: SessionDep,
-    _reader: ReaderDep,
+    _reviewer: ReviewerDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     status: Annotated[str | None, Query(pattern="^(active|archived)$")] = None,
@@ -43,6 +43,7 @@ def list_models(
 
 @router.get("/{name}", response_model=ModelOut)
 def get_model(name: str, session: SessionDep, _reader: ReaderDep) -> ModelOut:
+    """One model's schema; an ingest key may read it (a client checks records against it)."""
     return catalog.model_out(session, catalog.get_model(session, name))
 
 

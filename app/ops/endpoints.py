@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
@@ -11,10 +12,11 @@ from sqlalchemy import text
 
 from app.db import Database
 from app.drift import metrics as drift_metrics
-from app.errors import ServiceUnavailable, error_body
+from app.errors import ServiceUnavailable, Unauthorized, error_body
 from app.ops import metrics
 from app.ops.migrations import current_revisions, head_revisions
 from app.responses import JSON
+from app.settings import Settings
 from app.tickets import metrics as queue_metrics
 from app.workforce import metrics as workforce_metrics
 
@@ -66,9 +68,27 @@ def readyz(request: Request) -> Any:
     return {"status": "ready", "revision": sorted(current)}
 
 
-@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=PlainTextResponse,
+    responses={401: {"description": "DRIFTDESK_METRICS_TOKEN is set; send it."}},
+)
 def prometheus(request: Request) -> PlainTextResponse:
-    """Prometheus text format: requests, latencies, ingest and queue figures."""
+    """Prometheus text format: requests, latencies, ingest and queue figures.
+
+    Open unless `DRIFTDESK_METRICS_TOKEN` is set; then it needs that token as
+    `Authorization: Bearer <token>` (the figures name the models).
+    """
+    settings: Settings = request.app.state.settings
+    if settings.metrics_token is not None:
+        given = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+        expected = settings.metrics_token.get_secret_value()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized(
+                "GET /metrics needs the metrics token (DRIFTDESK_METRICS_TOKEN) as "
+                "'Authorization: Bearer <token>'"
+            )
     db: Database = request.app.state.db
     with db.session(readonly=True) as session:
         body = metrics.render(session, COLLECTORS)

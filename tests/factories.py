@@ -83,3 +83,23 @@ def create_model_with_reference(client: TestClient, **overrides: Any) -> dict[st
     r = client.post(f"/v1/models/{model['name']}/reference", json={"records": reference_records()})
     assert r.status_code == 201, r.text
     return model
+
+
+def create_model_with_file_reference(client: TestClient, **overrides: Any) -> dict[str, Any]:
+    """As :func:`create_model_with_reference`, the reference uploaded as a CSV file.
+
+    A file upload has its own, larger body limit (a JSON reference has the ordinary one).
+    """
+    model = create_model(client, **overrides)
+    records = reference_records()
+    lines = ["age,income,plan,prediction,confidence"] + [
+        f"{r['features']['age']},{r['features']['income']},{r['features']['plan']},"
+        f"{r['prediction']},{r['confidence']}"
+        for r in records
+    ]
+    csv = ("\n".join(lines) + "\n").encode()
+    r = client.post(
+        f"/v1/models/{model['name']}/reference", files={"file": ("reference.csv", csv, "text/csv")}
+    )
+    assert r.status_code == 201, r.text
+    return model

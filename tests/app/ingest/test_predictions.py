@@ -17,7 +17,13 @@ from app.ingest.store import decode_counts
 from app.main import create_app
 from storage.tables import BlockCounts, MonitoredModel, Prediction
 from tests.conftest import ADMIN_SECRET, make_settings
-from tests.factories import create_model, create_model_with_reference, make_key, predictions
+from tests.factories import (
+    create_model,
+    create_model_with_file_reference,
+    create_model_with_reference,
+    make_key,
+    predictions,
+)
 
 URL = "/v1/models/churn/predictions"
 
@@ -425,7 +431,7 @@ def small_client(db_url: str, db: Database) -> Iterator[TestClient]:
 
 
 def test_body_over_the_limit_is_413(small_client: TestClient, db: Database) -> None:
-    create_model_with_reference(small_client)  # the reference upload has its own, larger limit
+    create_model_with_file_reference(small_client)  # a file upload has its own, larger limit
     big = {"features": {"age": 1, "income": 2, "plan": "p" * 5000}, "prediction": "stay"}
     r = small_client.post(URL, json=big)
     assert r.status_code == 413, r.text
@@ -451,7 +457,7 @@ def test_body_over_the_limit_is_413(small_client: TestClient, db: Database) -> N
 
 
 def test_batch_over_the_limit_is_413(small_client: TestClient, db: Database) -> None:
-    create_model_with_reference(small_client)
+    create_model_with_file_reference(small_client)
     r = small_client.post(URL, json={"predictions": predictions(6)})
     assert r.status_code == 413, r.text
     err = r.json()["error"]

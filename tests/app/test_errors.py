@@ -21,7 +21,7 @@ ROUTES: list[tuple[Route, frozenset[str]]] = [
         ("POST", "/v1/models", {"name": "other", "task": "regression", "features": []}),
         frozenset({"admin"}),
     ),
-    (("GET", "/v1/models", None), frozenset({"admin", "review", "ingest"})),
+    (("GET", "/v1/models", None), frozenset({"admin", "review"})),  # ingest: one model by name
     (("GET", "/v1/models/churn", None), frozenset({"admin", "review", "ingest"})),
     (("PATCH", "/v1/models/churn", {"strict": True}), frozenset({"admin"})),
     (("DELETE", "/v1/models/nosuchmodel", None), frozenset({"admin"})),

@@ -45,6 +45,7 @@ SCOPES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/models/{name}/training-data"): {REVIEW, ADMIN},
     ("GET", "/v1/models/{name}/performance"): {REVIEW, ADMIN},
     ("GET", "/v1/models/{name}/performance/incidents"): {REVIEW, ADMIN},
+    ("GET", "/v1/workforce"): {REVIEW, ADMIN},
     ("GET", "/v1/tickets"): {REVIEW, ADMIN},
     ("GET", "/v1/tickets/summary"): {REVIEW, ADMIN},
     ("GET", "/v1/tickets/{ticket_id}"): {REVIEW, ADMIN},

@@ -183,6 +183,10 @@ def _one_thread() -> Any:
     # shared machine; one thread per call is predictable (the service is multi-process).
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+    # threadpool_limits only reaches OpenMP runtimes already loaded: load scikit-learn's
+    # first, or the limit silently does nothing (fitting took minutes on a busy machine).
+    import sklearn.ensemble  # noqa: F401
+
     return threadpool_limits(limits=1, user_api="openmp")
 
 

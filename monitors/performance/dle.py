@@ -181,11 +181,10 @@ def _regressor(categorical: npt.NDArray[np.bool_], seed: int) -> Any:
 def _one_thread() -> Any:
     # OpenMP threads that spin-wait for busy cores make fitting up to 40× slower on a
     # shared machine; one thread per call is predictable (the service is multi-process).
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
     # threadpool_limits only reaches OpenMP runtimes already loaded: load scikit-learn's
     # first, or the limit silently does nothing (fitting took minutes on a busy machine).
     import sklearn.ensemble  # noqa: F401
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     return threadpool_limits(limits=1, user_api="openmp")
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.ingest import endpoints as ingest_endpoints
+from storage.base import utcnow
 from tests.app.performance.helpers import (
     feedback,
     model_body,
@@ -112,11 +114,17 @@ def _resolve_with_truth(client: TestClient, truth_of: dict[str, str]) -> int:
         done += 1
 
 
-def test_audited_estimate_is_unbiased_when_the_budget_changes(client: TestClient) -> None:
+def test_audited_estimate_is_unbiased_when_the_budget_changes(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Flagged records (low confidence) are worse than the rest; reviewers label every
     flagged ticket and a 20% audit of the rest. Without weights the labels' accuracy is
     far below the model's; weighted by inclusion probability it is not, also in the
     window where a budget suppresses part of the audits (smaller probabilities)."""
+    # the budget is per hour of the server's clock: both batches arrive in the same hour,
+    # also when the test runs across a full hour (CI once did, and the budget reset)
+    arrival = utcnow()
+    monkeypatch.setattr(ingest_endpoints, "utcnow", lambda: arrival)
     setup_model(client, confidence_threshold=0.56, options={"audit_rate": 0.15})
     records, truth = simulate(1000, seed=3, prefix="a")
     post(client, records)

@@ -10,6 +10,9 @@ UV ?= $(shell command -v uv 2>/dev/null)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# the suite runs in parallel (pytest-xdist): at least 3 workers, since many tests wait on
+# servers they start; `make test PYTEST_WORKERS=0` runs it in one process
+PYTEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(max(3, os.cpu_count() or 1))")
 DEPS := pyproject.toml clients/python/pyproject.toml
 DEV_EXTRAS := '.[dev,demo]'  # a variable: a comma in $(call ...) would split the argument
 
@@ -45,7 +48,7 @@ run: $(VENV)/.installed-serve
 	$(BIN)/driftdesk serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

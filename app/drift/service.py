@@ -21,12 +21,13 @@ import orjson
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from app import incidents
 from app.db import Database
 from app.drift import flows
 from app.drift.events import IncidentClosed, IncidentOpened
 from app.drift.tables import DriftCalibration, DriftEvaluation, DriftIncident, EvaluatorState
 from app.errors import Conflict
-from app.incidents import Debounce
+from app.incidents import IncidentKind
 from app.ingest.columns import CONFIDENCE, PREDICTION
 from app.ingest.sketches import get_spec
 from app.ingest.store import decode_counts, encode_counts
@@ -432,6 +433,14 @@ def _severity(evaluation: DriftEvaluation) -> str:
     return "critical" if outputs or share >= 0.5 or strongest >= 3.0 else "warning"
 
 
+DRIFT_INCIDENTS = IncidentKind(
+    incident=DriftIncident,
+    evaluation=DriftEvaluation,
+    bad=DriftEvaluation.drifted,
+    newest_first=DriftEvaluation.id.desc(),
+)
+
+
 def _advance_incident(
     session: Session,
     *,
@@ -441,82 +450,27 @@ def _advance_incident(
     now: dt.datetime,
 ) -> None:
     """Open an incident after k drifted of the last m evaluations; close it after q clean."""
-    if evaluation.status == "insufficient_data":
-        open_incident = _open_incident(session, model.id)
-        evaluation.incident_id = open_incident.id if open_incident else None
-        return
-    opts = model.options
-    debounce = Debounce.of(opts)
-    incident = _open_incident(session, model.id)
-    if incident is None:
-        recent = session.scalars(
-            select(DriftEvaluation.drifted)
-            .where(
-                DriftEvaluation.model_id == model.id,
-                DriftEvaluation.status != "insufficient_data",
-            )
-            .order_by(DriftEvaluation.id.desc())
-            .limit(debounce.of_last)
-        ).all()
-        action, _ = debounce.step(
-            open_now=False, bad=evaluation.drifted, recent=recent, clean_streak=0
+
+    def new(**shared: Any) -> DriftIncident:
+        return DriftIncident(
+            **shared,
+            severity=_severity(evaluation),
+            drifted_features=_drifted_names(evaluation),
         )
-        if action == "open":
-            incident = DriftIncident(
-                model_id=model.id,
-                status="open",
-                severity=_severity(evaluation),
-                drifted_features=_drifted_names(evaluation),
-                opened_at=now,
-                opened_evaluation_id=evaluation.id,
-                last_evaluation_id=evaluation.id,
-                evaluations=1,
-                clean_streak=0,
-            )
-            session.add(incident)
-            session.flush()
-            evaluation.incident_id = incident.id
-            flows.incident_opened(
-                session,
-                IncidentOpened(
-                    model_id=model.id,
-                    model_name=model.name,
-                    at=now,
-                    incident_id=incident.id,
-                    evaluation_id=evaluation.id,
-                    severity=incident.severity,
-                    drifted_features=tuple(incident.drifted_features),
-                    window_start=evaluation.window_start,
-                    window_end=evaluation.window_end,
-                    evaluation=evaluation_out(evaluation),
-                    sample_prediction_ids=tuple(
-                        labelling_sample(
-                            session,
-                            model=model,
-                            evaluation=evaluation,
-                            size=opts.get("drift_sample_size", 20),
-                        )
-                    ),
-                ),
-                settings=settings,
-            )
-        return
-    evaluation.incident_id = incident.id
-    incident.last_evaluation_id = evaluation.id
-    incident.evaluations += 1
-    action, incident.clean_streak = debounce.step(
-        open_now=True, bad=evaluation.drifted, recent=(), clean_streak=incident.clean_streak
-    )
-    if evaluation.drifted:
-        merged = list(dict.fromkeys([*incident.drifted_features, *_drifted_names(evaluation)]))
-        incident.drifted_features = merged
-        if _severity(evaluation) == "critical":
-            incident.severity = "critical"
-        return
-    if action == "close":
-        incident.status = "closed"
-        incident.closed_at = now
-        incident.closed_evaluation_id = evaluation.id
+
+    def carry(incident: DriftIncident, judged: bool) -> None:
+        if judged and evaluation.drifted:
+            merged = [*incident.drifted_features, *_drifted_names(evaluation)]
+            incident.drifted_features = list(dict.fromkeys(merged))
+            if _severity(evaluation) == "critical":
+                incident.severity = "critical"
+
+    def opened(incident: DriftIncident) -> None:
+        flows.incident_opened(
+            session, _opened(session, model, evaluation, incident, now), settings=settings
+        )
+
+    def closed(incident: DriftIncident) -> None:
         flows.incident_closed(
             session,
             IncidentClosed(
@@ -529,12 +483,43 @@ def _advance_incident(
             ),
         )
 
+    incidents.advance(
+        session,
+        DRIFT_INCIDENTS,
+        incidents.Moves(new=new, opened=opened, closed=closed, carry=carry),
+        model=model,
+        evaluation=evaluation,
+        bad=evaluation.drifted,
+        now=now,
+    )
 
-def _open_incident(session: Session, model_id: int) -> DriftIncident | None:
-    return session.scalar(
-        select(DriftIncident).where(
-            DriftIncident.model_id == model_id, DriftIncident.status == "open"
-        )
+
+def _opened(
+    session: Session,
+    model: MonitoredModel,
+    evaluation: DriftEvaluation,
+    incident: DriftIncident,
+    now: dt.datetime,
+) -> IncidentOpened:
+    """The opened incident as the flows take it, with the predictions worth a label."""
+    sample = labelling_sample(
+        session,
+        model=model,
+        evaluation=evaluation,
+        size=model.options.get("drift_sample_size", 20),
+    )
+    return IncidentOpened(
+        model_id=model.id,
+        model_name=model.name,
+        at=now,
+        incident_id=incident.id,
+        evaluation_id=evaluation.id,
+        severity=incident.severity,
+        drifted_features=tuple(incident.drifted_features),
+        window_start=evaluation.window_start,
+        window_end=evaluation.window_end,
+        evaluation=evaluation_out(evaluation),
+        sample_prediction_ids=tuple(sample),
     )
 
 

@@ -3,7 +3,7 @@
 A loop step (:func:`run_due`) judges, per model with performance settings, the
 windows ending at the blocks that finished since it last ran, stores each
 judgement, and moves the model's performance incident with the same debounce as
-drift incidents (:class:`app.incidents.Debounce`). Opening and closing publish
+drift incidents (:func:`app.incidents.advance`). Opening and closing publish
 ``PerformanceDegraded`` / ``PerformanceRecovered`` to alerting, which turns
 them into ``performance.degraded`` / ``performance.recovered`` alerts in the
 same transaction (the outbox).
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import incidents
 from app.alerting import rules
 from app.db import Database
-from app.incidents import Debounce
+from app.incidents import IncidentKind
 from app.performance import service
 from app.performance.events import PerformanceDegraded, PerformanceRecovered
 from app.performance.tables import PerformanceEvaluation, PerformanceIncident
@@ -103,12 +103,19 @@ def _jsonable(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+PERFORMANCE_INCIDENTS = IncidentKind(
+    incident=PerformanceIncident,
+    evaluation=PerformanceEvaluation,
+    bad=PerformanceEvaluation.degraded,
+    newest_first=PerformanceEvaluation.last_block.desc(),
+)
+
+
 def open_incident(session: Session, model_id: int) -> PerformanceIncident | None:
-    return session.scalar(
-        select(PerformanceIncident).where(
-            PerformanceIncident.model_id == model_id, PerformanceIncident.status == "open"
-        )
+    found: PerformanceIncident | None = incidents.open_incident(
+        session, PERFORMANCE_INCIDENTS, model_id
     )
+    return found
 
 
 def _severity(verdict: service.Judgement, estimate: dict[str, Any] | None) -> str:
@@ -134,95 +141,82 @@ def _advance(
     now: dt.datetime,
     settings: Settings,
 ) -> None:
-    incident = open_incident(session, model.id)
-    if evaluation.status == "insufficient_data":
-        evaluation.incident_id = incident.id if incident else None
-        if incident is not None:
-            incident.last_block = evaluation.last_block
-        return
-    debounce = Debounce.of(model.options)
-    if incident is None:
-        recent: Sequence[bool] = session.scalars(
-            select(PerformanceEvaluation.degraded)
-            .where(
-                PerformanceEvaluation.model_id == model.id,
-                PerformanceEvaluation.status != "insufficient_data",
-            )
-            .order_by(PerformanceEvaluation.last_block.desc())
-            .limit(debounce.of_last)
-        ).all()
-        action, _ = debounce.step(
-            open_now=False, bad=evaluation.degraded, recent=recent, clean_streak=0
-        )
-        if action != "open":
-            return
+    """Open an incident after k degraded of the last m windows; close it after q good."""
+
+    def new(**shared: Any) -> PerformanceIncident:
         assert verdict is not None and verdict.source is not None
-        estimate = item["metrics"][verdict.metric][verdict.source]
-        incident = PerformanceIncident(
-            model_id=model.id,
-            status="open",
-            severity=_severity(verdict, estimate),
+        return PerformanceIncident(
+            **shared,
+            severity=_severity(verdict, item["metrics"][verdict.metric][verdict.source]),
             metric=verdict.metric,
             source=verdict.source,
             value=verdict.value,
             bound=verdict.bound,
-            opened_at=now,
             first_block=evaluation.first_block,
             last_block=evaluation.last_block,
-            opened_evaluation_id=evaluation.id,
-            last_evaluation_id=evaluation.id,
-            evaluations=1,
-            clean_streak=0,
         )
-        session.add(incident)
-        session.flush()
-        evaluation.incident_id = incident.id
+
+    def carry(incident: PerformanceIncident, judged: bool) -> None:
+        incident.last_block = evaluation.last_block
+
+    def opened(incident: PerformanceIncident) -> None:
+        assert verdict is not None and verdict.source is not None
         rules.performance_degraded(
+            session, _degraded(model, incident, item, verdict, now), settings=settings
+        )
+
+    def closed(incident: PerformanceIncident) -> None:
+        rules.performance_recovered(
             session,
-            PerformanceDegraded(
+            PerformanceRecovered(
                 model_id=model.id,
                 model_name=model.name,
                 at=now,
                 incident_id=incident.id,
-                severity=incident.severity,
-                metric=verdict.metric,
-                source=verdict.source,
-                value=verdict.value,
-                ci_low=estimate.get("ci_low"),
-                ci_high=estimate.get("ci_high"),
-                bound=verdict.bound,
-                reference=item["reference"].get(verdict.metric),
-                rows=item["rows"],
-                window_start=item["window_start"],
-                window_end=item["window_end"],
+                metric=incident.metric,
+                value=None if verdict is None else verdict.value,
+                bound=None if verdict is None else verdict.bound,
+                opened_at=incident.opened_at,
             ),
-            settings=settings,
         )
-        return
-    evaluation.incident_id = incident.id
-    incident.last_evaluation_id = evaluation.id
-    incident.last_block = evaluation.last_block
-    incident.evaluations += 1
-    action, incident.clean_streak = debounce.step(
-        open_now=True, bad=evaluation.degraded, recent=(), clean_streak=incident.clean_streak
-    )
-    if action != "close":
-        return
-    incident.status = "closed"
-    incident.closed_at = now
-    incident.closed_evaluation_id = evaluation.id
-    rules.performance_recovered(
+
+    incidents.advance(
         session,
-        PerformanceRecovered(
-            model_id=model.id,
-            model_name=model.name,
-            at=now,
-            incident_id=incident.id,
-            metric=incident.metric,
-            value=None if verdict is None else verdict.value,
-            bound=None if verdict is None else verdict.bound,
-            opened_at=incident.opened_at,
-        ),
+        PERFORMANCE_INCIDENTS,
+        incidents.Moves(new=new, opened=opened, closed=closed, carry=carry),
+        model=model,
+        evaluation=evaluation,
+        bad=evaluation.degraded,
+        now=now,
+    )
+
+
+def _degraded(
+    model: MonitoredModel,
+    incident: PerformanceIncident,
+    item: dict[str, Any],
+    verdict: service.Judgement,
+    now: dt.datetime,
+) -> PerformanceDegraded:
+    """The opened incident as alerting takes it: the estimate that judged, and the window."""
+    assert verdict.source is not None
+    estimate = item["metrics"][verdict.metric][verdict.source]
+    return PerformanceDegraded(
+        model_id=model.id,
+        model_name=model.name,
+        at=now,
+        incident_id=incident.id,
+        severity=incident.severity,
+        metric=verdict.metric,
+        source=verdict.source,
+        value=verdict.value,
+        ci_low=estimate.get("ci_low"),
+        ci_high=estimate.get("ci_high"),
+        bound=verdict.bound,
+        reference=item["reference"].get(verdict.metric),
+        rows=item["rows"],
+        window_start=item["window_start"],
+        window_end=item["window_end"],
     )
 
 

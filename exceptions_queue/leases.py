@@ -26,39 +26,6 @@ def get(session: Session, *, ticket_id: int) -> Ticket:
     return ticket
 
 
-def list_tickets(
-    session: Session,
-    *,
-    limit: int,
-    after: tuple[dt.datetime, int] | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    model_id: int | None = None,
-    assignee: str | None = None,
-    created_before: dt.datetime | None = None,
-    created_after: dt.datetime | None = None,
-    overdue_at: dt.datetime | None = None,
-    by_priority: bool = False,
-    after_priority: int | None = None,
-) -> list[Ticket]:
-    """A page of tickets, oldest first, or in claim order with ``by_priority``
-    (``limit + 1`` rows tell whether more follow)."""
-    return repository.list_tickets(
-        session,
-        limit=limit,
-        after=after,
-        by_priority=by_priority,
-        after_priority=after_priority,
-        status=status,
-        kind=kind,
-        model_id=model_id,
-        assignee=assignee,
-        created_before=created_before,
-        created_after=created_after,
-        overdue_at=overdue_at,
-    )
-
-
 def lost(
     session: Session, *, ticket_id: int, actor: Actor, lease_token: str | None, now: dt.datetime
 ) -> TicketNotFound | TicketConflict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -633,51 +634,55 @@ def count_labels(
 
 
 # --------------------------------------------------------------------------- reads
-def list_tickets(
-    session: Session,
-    *,
-    limit: int,
-    after: tuple[dt.datetime, int] | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    model_id: int | None = None,
-    assignee: str | None = None,
-    created_before: dt.datetime | None = None,
-    created_after: dt.datetime | None = None,
-    overdue_at: dt.datetime | None = None,
-    by_priority: bool = False,
-    after_priority: int | None = None,
-) -> list[Ticket]:
-    """Tickets oldest first, keyset-paginated on (created_at, id); ``limit + 1`` rows at most.
+@dataclass(frozen=True)
+class TicketFilter:
+    """Which tickets a list shows, in which order, and where its page starts.
 
-    ``by_priority``: in the order a claim hands them out (highest priority, then oldest),
-    paginated on (priority, created_at, id) with ``after_priority`` beside ``after``.
+    ``assignee``: held (claimed) by this key id. ``overdue_at``: waiting or held,
+    and due before then. ``by_priority``: in the order a claim hands them out
+    (highest priority, then oldest), paginated on (priority, created_at, id) with
+    ``after_priority`` beside ``after``; otherwise oldest first, on (created_at, id).
     """
+
+    status: str | None = None
+    kind: str | None = None
+    model_id: int | None = None
+    assignee: str | None = None
+    created_before: dt.datetime | None = None
+    created_after: dt.datetime | None = None
+    overdue_at: dt.datetime | None = None
+    by_priority: bool = False
+    after: tuple[dt.datetime, int] | None = None
+    after_priority: int | None = None
+
+
+def list_tickets(session: Session, where: TicketFilter, *, limit: int) -> list[Ticket]:
+    """A page of tickets (:class:`TicketFilter`); ``limit + 1`` rows tell whether more follow."""
     order = (Ticket.created_at, Ticket.id)
-    if by_priority:
+    if where.by_priority:
         order = (Ticket.priority.desc(), *order)  # type: ignore[assignment]
     stmt = select(Ticket).order_by(*order).limit(limit + 1)
-    if status is not None:
-        stmt = stmt.where(Ticket.status == status)
-    if kind is not None:
-        stmt = stmt.where(Ticket.kind == kind)
-    if model_id is not None:
-        stmt = stmt.where(Ticket.model_id == model_id)
-    if assignee is not None:
-        stmt = stmt.where(Ticket.claimed_by == assignee, Ticket.status == "claimed")
-    if created_before is not None:
-        stmt = stmt.where(Ticket.created_at <= created_before)
-    if created_after is not None:
-        stmt = stmt.where(Ticket.created_at >= created_after)
-    if overdue_at is not None:
-        stmt = stmt.where(Ticket.status.in_(list(states.ACTIVE)), Ticket.due_at < overdue_at)
-    if after is not None:
-        ts, last = after
+    if where.status is not None:
+        stmt = stmt.where(Ticket.status == where.status)
+    if where.kind is not None:
+        stmt = stmt.where(Ticket.kind == where.kind)
+    if where.model_id is not None:
+        stmt = stmt.where(Ticket.model_id == where.model_id)
+    if where.assignee is not None:
+        stmt = stmt.where(Ticket.claimed_by == where.assignee, Ticket.status == "claimed")
+    if where.created_before is not None:
+        stmt = stmt.where(Ticket.created_at <= where.created_before)
+    if where.created_after is not None:
+        stmt = stmt.where(Ticket.created_at >= where.created_after)
+    if where.overdue_at is not None:
+        stmt = stmt.where(Ticket.status.in_(list(states.ACTIVE)), Ticket.due_at < where.overdue_at)
+    if where.after is not None:
+        ts, last = where.after
         later = or_(Ticket.created_at > ts, and_(Ticket.created_at == ts, Ticket.id > last))
-        if by_priority and after_priority is not None:
+        if where.by_priority and where.after_priority is not None:
             later = or_(
-                Ticket.priority < after_priority,
-                and_(Ticket.priority == after_priority, later),
+                Ticket.priority < where.after_priority,
+                and_(Ticket.priority == where.after_priority, later),
             )
         stmt = stmt.where(later)
     return list(session.scalars(stmt))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from exceptions_queue.events import SYSTEM, Actor
 from exceptions_queue.labels import labels_disagree, options_of
-from exceptions_queue.leases import claim, expire_leases, get, heartbeat, list_tickets, release
+from exceptions_queue.leases import claim, expire_leases, get, heartbeat, release
 from exceptions_queue.opening import (
     MAX_GROUP_EXAMPLES,
     DriftIncident,
@@ -31,6 +31,7 @@ from exceptions_queue.opening import (
 )
 from exceptions_queue.qc import Target
 from exceptions_queue.reopening import FINAL, reopen
+from exceptions_queue.repository import TicketFilter, list_tickets
 from exceptions_queue.resolving import (
     REVIEWABLE,
     SINGLE,
@@ -55,6 +56,7 @@ __all__ = [
     "Resolved",
     "RetrainingReady",
     "Target",
+    "TicketFilter",
     "claim",
     "dismiss",
     "expire_leases",

@@ -114,9 +114,7 @@ def list_tickets(
     """Tickets, oldest first; each with its age and SLA due time."""
     now = utcnow()
     after = decode_cursor(cursor)
-    rows = service.list_tickets(
-        session,
-        limit=limit,
+    where = service.TicketFilter(
         after=cursor_position(after) if after else None,
         status=status,
         kind=kind,
@@ -128,6 +126,7 @@ def list_tickets(
         ),
         overdue_at=now if overdue else None,
     )
+    rows = service.list_tickets(session, where, limit=limit)
     more = len(rows) > limit
     rows = rows[:limit]
     return Page[TicketOut](

@@ -179,9 +179,7 @@ def queue_page(
                     after_priority = position["p"]
             except ValidationFailed:
                 warnings.append("That page link is no longer valid: showing the first page.")
-        rows = service.list_tickets(
-            session,
-            limit=PAGE_SIZE,
+        where = service.TicketFilter(
             after=after,
             status=status or None,
             kind=kind or None,
@@ -192,6 +190,7 @@ def queue_page(
             by_priority=True,
             after_priority=after_priority,
         )
+        rows = service.list_tickets(session, where, limit=PAGE_SIZE)
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         tickets = views.tickets_out(session, rows, now=now)
@@ -246,7 +245,9 @@ def my_tickets(request: Request, principal: ViewerDep) -> Response:
     """The tickets this key holds, with their leases."""
     now = utcnow()
     with unit_of_work(request, readonly=True) as session:
-        rows = service.list_tickets(session, limit=500, assignee=principal.key_id)
+        rows = service.list_tickets(
+            session, service.TicketFilter(assignee=principal.key_id), limit=500
+        )
         tickets = views.tickets_out(session, rows[:500], now=now)
     return page(
         request,
@@ -276,7 +277,9 @@ def next_ticket(
     model_id = catalog.get_model(session, model).id if model else None
     kind = kind if kind in states.KINDS else None
     for held in service.list_tickets(
-        session, limit=100, assignee=principal.key_id, model_id=model_id, kind=kind
+        session,
+        service.TicketFilter(assignee=principal.key_id, model_id=model_id, kind=kind),
+        limit=100,
     ):
         if held.id != exclude and held.lease_expires_at and held.lease_expires_at > now:
             return held, False

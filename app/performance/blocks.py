@@ -33,6 +33,7 @@ POPULATION = "population"
 ESTIMATED = "estimated"
 REALIZED = "realized"
 AUDITED = "audited"
+DRIFT_SAMPLE = "drift_sample"  # labels on drift tickets' samples: counted, never estimated from
 
 Key = tuple[int, str]  # (block, model version)
 

@@ -6,7 +6,9 @@ update the *audited* sums, weighted by the inclusion probability of the ticket
 that chose the record; :class:`~app.performance.tables.PerformanceLabel` keeps
 what each prediction contributes now, so a later label (an adjudication, an
 undo) takes exactly that out again. Drift samples and feedback-mismatch tickets
-are not a probability sample and never enter the audited sums.
+are not a probability sample and never enter the audited sums; labels on a
+drift ticket's sample are counted apart (``drift_sample`` parts), so a window
+reports how many it has without mixing them into the unbiased estimate.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.ingest.columns import probability_matrix
 from app.performance.blocks import (
     AUDITED,
+    DRIFT_SAMPLE,
     REALIZED,
     Key,
     blocks_of,
@@ -33,6 +36,7 @@ from app.performance.blocks import (
 )
 from app.performance.fitting import label_spec
 from app.performance.tables import PerformanceLabel
+from exceptions_queue.sampling import DRIFT_SAMPLE as DRIFT_STRATUM
 from exceptions_queue.sampling import PROBABILITY_STRATA
 from exceptions_queue.tables import Label, Ticket
 from monitors.performance import (
@@ -148,19 +152,47 @@ def _designs(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, float
     }
 
 
-def _wanted(session: Session, window: WindowSpec, ids: Sequence[int]) -> dict[int, _Counted]:
-    """What each of these predictions should add now."""
-    designs = _designs(session, ids)
-    if not designs:
+def _drift_sampled(session: Session, ids: Sequence[int]) -> dict[int, Any]:
+    """The current label of each of these predictions that a drift ticket's sample holds
+    and a reviewer labelled on that ticket (the latest wins)."""
+    if not ids:
         return {}
-    current: dict[int, Any] = {
+    return {
         int(pid): label
         for pid, label in session.execute(
             select(Label.prediction_id, Label.label)
-            .where(Label.prediction_id.in_(list(designs)), Label.status == "current")
-            .order_by(Label.id)  # the latest current label wins
+            .join(Ticket, Ticket.id == Label.ticket_id)
+            .where(
+                Label.prediction_id.in_(list(ids)),
+                Label.status == "current",
+                Ticket.sampling_stratum == DRIFT_STRATUM,
+            )
+            .order_by(Label.id)
         )
     }
+
+
+def _wanted(session: Session, window: WindowSpec, ids: Sequence[int]) -> dict[int, _Counted]:
+    """What each of these predictions should add now: to the audited sums when a
+    probability sample chose it, else to the drift-sample count when a drift ticket's
+    sample holds it."""
+    designs = _designs(session, ids)
+    current: dict[int, Any] = {}
+    if designs:
+        current = {
+            int(pid): label
+            for pid, label in session.execute(
+                select(Label.prediction_id, Label.label)
+                .where(Label.prediction_id.in_(list(designs)), Label.status == "current")
+                .order_by(Label.id)  # the latest current label wins
+            )
+        }
+    drifted = _drift_sampled(session, [i for i in ids if i not in designs])
+    for pid, label in drifted.items():
+        designs[pid] = (DRIFT_STRATUM, 1.0)
+        current[pid] = label
+    if not current:
+        return {}
     rows = list(
         session.execute(
             select(
@@ -217,14 +249,19 @@ def sync_human_labels(
             added[pid] = after
     if not changed:
         return 0
-    parts: dict[Key, AuditSums] = {}
+    parts: dict[tuple[str, Key], AuditSums] = {}
     for sign, counted in ((-1.0, taken), (1.0, list(added.values()))):
         for key, at in group((c.block, c.model_version) for c in counted).items():
-            sums = _audited(task, [counted[i] for i in at.tolist()])
-            have = parts.get(key, AuditSums.empty())
-            parts[key] = have + sums if sign > 0 else have - sums
+            for kind in (AUDITED, DRIFT_SAMPLE):
+                these = [counted[i] for i in at.tolist() if _kind_of(counted[i]) == kind]
+                if not these:
+                    continue
+                sums = _audited(task, these)
+                have = parts.get((kind, key), AuditSums.empty())
+                parts[(kind, key)] = have + sums if sign > 0 else have - sums
     insert_parts(
-        session, [part_row(model_id, key, AUDITED, sums, now) for key, sums in parts.items()]
+        session,
+        [part_row(model_id, key, kind, sums, now) for (kind, key), sums in parts.items()],
     )
     gone = [pid for pid in ledger if pid not in added]
     if gone:
@@ -264,6 +301,11 @@ def sync_human_labels(
             ],
         )
     return changed
+
+
+def _kind_of(counted: _Counted) -> str:
+    """Where a prediction's label counts: the audited sums or the drift-sample count."""
+    return DRIFT_SAMPLE if counted.stratum == DRIFT_STRATUM else AUDITED
 
 
 def _counted(row: PerformanceLabel) -> _Counted:

@@ -57,6 +57,12 @@ class PerformanceWindow(BaseModel):
         "model has no performance settings)."
     )
     audited_labels: int = Field(description="Reviewers' labels behind the audited estimate.")
+    drift_sample_labels: int = Field(
+        default=0,
+        description="Reviewers' labels on drift tickets' samples of this window's predictions: "
+        "chosen for being doubtful in a drifted window, not a probability sample, so they are "
+        "counted here and never mixed into the audited estimate.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -97,6 +103,7 @@ class PerformanceWindow(BaseModel):
                         "bound": 0.89,
                     },
                     "audited_labels": 140,
+                    "drift_sample_labels": 20,
                 }
             ]
         }

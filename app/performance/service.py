@@ -28,7 +28,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.performance.blocks import AUDITED, ESTIMATED, POPULATION, REALIZED
+from app.performance.blocks import AUDITED, DRIFT_SAMPLE, ESTIMATED, POPULATION, REALIZED
 from app.performance.fitting import Fitted, fitted
 from app.performance.tables import PerformanceIncident, PerformancePart
 from app.schemas import HIGHER_IS_BETTER, PerformanceSettings
@@ -56,6 +56,7 @@ class BlockSums:
 
     population: AuditSums | None = None
     audited: AuditSums | None = None
+    drift_sample: AuditSums | None = None
     realized: Any = None
     estimated: dict[int, Any] = field(default_factory=dict)  # by reference id
     first_ts: dt.datetime | None = None
@@ -75,7 +76,7 @@ def _plus(a: Any, b: Any) -> Any:
 
 
 def _decode(task: str, kind: str, data: dict[str, Any]) -> Any:
-    if kind in (POPULATION, AUDITED):
+    if kind in (POPULATION, AUDITED, DRIFT_SAMPLE):
         return AuditSums.from_json(data)
     if kind == REALIZED:
         cls: Any = LabelledClassification if task == "classification" else LabelledRegression
@@ -149,6 +150,7 @@ def window_sums(task: str, parts: Sequence[_Part]) -> BlockSums:
     return BlockSums(
         population=sum_audit(docs[POPULATION]) if docs[POPULATION] else None,
         audited=sum_audit(docs[AUDITED]) if docs[AUDITED] else None,
+        drift_sample=sum_audit(docs[DRIFT_SAMPLE]) if docs[DRIFT_SAMPLE] else None,
         realized=realized_cls.sum_json(docs[REALIZED]) if docs[REALIZED] else None,
         estimated={ref: estimated_cls.sum_json(d) for ref, d in estimated.items()},
         first_ts=min(firsts) if firsts else None,
@@ -301,6 +303,9 @@ def window_item(
             "bound": verdict.bound,
         },
         "audited_labels": 0 if window.audited is None else int(window.audited.labels),
+        "drift_sample_labels": 0
+        if window.drift_sample is None
+        else int(window.drift_sample.labels),
     }
     return item, verdict
 

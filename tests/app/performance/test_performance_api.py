@@ -7,9 +7,12 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from app.db import Database
 from app.ingest import endpoints as ingest_endpoints
 from storage.base import utcnow
+from storage.tables import Prediction
 from tests.app.performance.helpers import (
     feedback,
     model_body,
@@ -18,6 +21,7 @@ from tests.app.performance.helpers import (
     simulate,
     windows,
 )
+from tests.exceptions_queue.helpers import open_incident
 from tests.factories import make_key
 
 CLASSIFICATION = ["accuracy", "precision", "recall", "f1", "roc_auc", "ece"]
@@ -359,3 +363,48 @@ def test_compaction_keeps_every_window_and_leaves_one_part_per_kind(
                     assert y["value"] == pytest.approx(x["value"])
                     assert y["n"] == x["n"]
         assert a["rows"] == b["rows"] and a["window_start"] == b["window_start"]
+
+
+def test_drift_sample_labels_are_counted_apart_from_the_audited_estimate(
+    client: TestClient, db: Database
+) -> None:
+    """Labels on a drift ticket's sample are reported per window (``drift_sample_labels``)
+    and never enter the audited estimate; a reopened ticket takes them out again."""
+    setup_model(client, options={"audit_rate": 0.0})
+    records, truth = simulate(1000, seed=7)
+    post(client, records)
+    before = windows(client)[0]
+    assert before["drift_sample_labels"] == 0
+    sample = [r for r in records[:40] if r["confidence"] >= 0.6][:3]  # not flagged: no ticket
+    assert len(sample) == 3
+    ids = {
+        p["id"]: p["prediction"]
+        for p in client.get("/v1/models/churn/predictions", params={"limit": 1000}).json()["items"]
+    }
+    with db.session(readonly=True) as s:
+        pids = list(
+            s.scalars(
+                select(Prediction.id)
+                .where(Prediction.client_id.in_([r["id"] for r in sample]))
+                .order_by(Prediction.id)
+            )
+        )
+    open_incident(db, sample=tuple(pids))
+    r = client.post("/v1/tickets/claim", json={"kind": "drift"})
+    assert r.status_code == 200, r.text
+    ticket = r.json()
+    # the reviewer says the model was wrong on all three
+    wrong = {"churn": "stay", "stay": "churn"}
+    labels = [{"prediction_id": rec["id"], "label": wrong[ids[rec["id"]]]} for rec in sample]
+    r = client.post(
+        f"/v1/tickets/{ticket['id']}/resolve",
+        json={"labels": labels, "lease_token": ticket["lease_token"]},
+    )
+    assert r.status_code == 200, r.text
+    after = windows(client)[0]
+    assert after["drift_sample_labels"] == 3
+    assert after["audited_labels"] == before["audited_labels"]
+    assert after["metrics"]["accuracy"]["audited"] == before["metrics"]["accuracy"]["audited"]
+    r = client.post(f"/v1/tickets/{ticket['id']}/reopen")
+    assert r.status_code == 200, r.text
+    assert windows(client)[0]["drift_sample_labels"] == 0

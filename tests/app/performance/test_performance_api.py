@@ -371,7 +371,7 @@ def test_drift_sample_labels_are_counted_apart_from_the_audited_estimate(
     """Labels on a drift ticket's sample are reported per window (``drift_sample_labels``)
     and never enter the audited estimate; a reopened ticket takes them out again."""
     setup_model(client, options={"audit_rate": 0.0})
-    records, truth = simulate(1000, seed=7)
+    records, _ = simulate(1000, seed=7)
     post(client, records)
     before = windows(client)[0]
     assert before["drift_sample_labels"] == 0

@@ -106,7 +106,7 @@ class Summable(Additive):
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             if f.name in cls._shape_fields:
                 for doc in documents:
-                    if doc.get(f.name) != getattr(first, f.name):
+                    if _field(doc, f) != getattr(first, f.name):
                         raise ValueError(
                             f"cannot add {cls.__name__} documents with different {f.name}"
                         )
@@ -115,7 +115,7 @@ class Summable(Additive):
                 if isinstance(getattr(first, f.name), np.ndarray):
                     values[f.name] = _sum_arrays([doc[f.name] for doc in documents])
                 else:
-                    values[f.name] = float(sum(doc[f.name] for doc in documents))
+                    values[f.name] = float(sum(_field(doc, f) for doc in documents))
         for doc in documents:
             if doc.get("kind") != cls._kind:
                 raise ValueError(f"not a {cls.__name__}: kind is {doc.get('kind')!r}")
@@ -130,11 +130,18 @@ class Summable(Additive):
             )
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if f.name not in data:
-                raise ValueError(f"{cls.__name__} JSON lacks the field {f.name!r}")
-            raw = data[f.name]
+            raw = _field(data, f)
             values[f.name] = _decode(raw) if isinstance(raw, (list, dict)) else raw
         return cls(**values)
+
+
+def _field(data: dict[str, Any], f: dataclasses.Field[Any]) -> Any:
+    """A field's stored value; a field added later reads as its default in older documents."""
+    if f.name in data:
+        return data[f.name]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    raise ValueError(f"JSON lacks the field {f.name!r}")
 
 
 def _encode(array: npt.NDArray[np.float64]) -> dict[str, Any]:

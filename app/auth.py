@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from app.db import Database
 from app.errors import Forbidden, Unauthorized
 from app.settings import Settings
+from exceptions_queue.events import Actor
 from storage.base import utcnow
 from storage.sql import LockKey, advisory_lock
 from storage.tables import ApiKey
@@ -72,6 +73,11 @@ class Principal:
     def actor(self) -> str:
         """How the audit trail names this caller."""
         return f"{self.name} ({self.key_id})"
+
+    @property
+    def queue_actor(self) -> Actor:
+        """Who acts on the queue: the same for an API key and a UI session signed in with it."""
+        return Actor(key_id=self.key_id, name=self.actor)
 
 
 def get_db(request: Request) -> Database:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.sql import newest_first
 from storage.tables import MonitoredModel
 
 Action = Literal["open", "close", "hold", "none"]
@@ -171,3 +172,19 @@ def _maybe_open(
     session.flush()
     evaluation.incident_id = incident.id
     moves.opened(incident)
+
+
+def listed(
+    session: Session,
+    table: Any,
+    model_id: int,
+    *,
+    limit: int,
+    before: int | None = None,
+    status: str | None = None,
+) -> list[Any]:
+    """A model's incidents of ``table``, newest first (below id ``before``; in ``status``)."""
+    where = [table.model_id == model_id]
+    if status:
+        where.append(table.status == status)
+    return newest_first(session, table, *where, limit=limit, before=before)

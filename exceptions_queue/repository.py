@@ -883,3 +883,30 @@ def feedback_page(
         limit=limit,
     )
     return list(session.execute(page))
+
+
+def opened_per_hour(
+    session: Session, model_id: int, *, since: dt.datetime
+) -> list[tuple[dt.datetime, int]]:
+    """Tickets opened per hour since ``since`` (the hourly volume rows, summed)."""
+    rows = session.execute(
+        select(TicketVolume.hour, func.sum(TicketVolume.opened))
+        .where(TicketVolume.model_id == model_id, TicketVolume.hour >= since)
+        .group_by(TicketVolume.hour)
+    ).all()
+    return [(hour, int(n or 0)) for hour, n in rows]
+
+
+def finished_times(session: Session, model_id: int, *, since: dt.datetime) -> list[dt.datetime]:
+    """When the model's tickets finished (resolved or dismissed) since ``since``."""
+    return [
+        t
+        for t in session.scalars(
+            select(Ticket.resolved_at).where(
+                Ticket.model_id == model_id,
+                Ticket.resolved_at >= since,
+                Ticket.status.in_(sorted(states.FINISHED)),
+            )
+        )
+        if t is not None
+    ]

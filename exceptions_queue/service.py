@@ -31,7 +31,7 @@ from exceptions_queue.opening import (
 )
 from exceptions_queue.qc import Target
 from exceptions_queue.reopening import FINAL, reopen
-from exceptions_queue.repository import TicketFilter, list_tickets
+from exceptions_queue.repository import TicketFilter, finished_times, list_tickets, opened_per_hour
 from exceptions_queue.resolving import (
     REVIEWABLE,
     SINGLE,
@@ -61,6 +61,7 @@ __all__ = [
     "dismiss",
     "expire_leases",
     "feedback_tickets",
+    "finished_times",
     "get",
     "heartbeat",
     "hour_of",
@@ -69,6 +70,7 @@ __all__ = [
     "merge_quality_groups",
     "open_drift_ticket",
     "open_tickets",
+    "opened_per_hour",
     "options_of",
     "release",
     "reopen",

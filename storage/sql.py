@@ -5,7 +5,8 @@ to, :func:`upsert` builds an INSERT that takes ``ON CONFLICT`` clauses on both,
 and :func:`advisory_lock` takes one of the named PostgreSQL advisory locks
 (:class:`LockKey`); on SQLite, write transactions are serialised already, so
 there is nothing to take. In storage/ (not app/db.py) because the queue's
-repository needs them and imports nothing of app/.
+repository needs them and imports nothing of app/. :func:`newest_first` is the
+one newest-first, keyset-paginated read the repositories share.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
@@ -66,3 +67,14 @@ def advisory_lock(
         params = {"key": key.value, "item": item}
     got = session.execute(statement, params)
     return True if wait else bool(got.scalar_one())
+
+
+def newest_first(
+    session: Session, table: Any, *where: Any, limit: int, before: int | None = None
+) -> list[Any]:
+    """Rows of ``table`` matching ``where``, newest (highest id) first, keyset-paginated
+    on id below ``before``; ``limit`` rows at most."""
+    stmt = select(table).where(*where).order_by(table.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(table.id < before)
+    return list(session.scalars(stmt))

@@ -1,6 +1,6 @@
 """The dependency rule of docs/architecture.md, checked over the import graph.
 
-    python tools/check_imports.py            # exit 1 on a cycle or a forbidden import
+    python tools/check_imports.py            # exit 1 on a cycle, a forbidden import, SQL in a router
     python tools/check_imports.py --stats    # also: functions over 60 lines
 
 Every ``import``/``from ... import`` of our packages counts, at module level or
@@ -10,7 +10,12 @@ inside a function (a lazy import is still a dependency); only imports under
 - ``monitors`` and ``storage`` import nothing of ours but themselves;
 - ``exceptions_queue`` imports only itself, ``storage`` and ``monitors``;
 - ``demo`` may import anything; only ``app.cli`` may import ``demo``;
-- no import cycle between modules, anywhere.
+- no import cycle between modules, anywhere;
+- no SQL in a router or a UI page (a module under ``app/`` that builds an
+  ``APIRouter``, and every module of ``app/ui/``): they import nothing of
+  SQLAlchemy but ``sqlalchemy.orm.Session`` and ``sqlalchemy.exc``, and call no
+  ``.execute``, ``.scalar``, ``.scalars`` or ``session.get``; the SQL lives in the
+  domain's ``repository.py`` (or a service).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ ALLOWED: dict[str, frozenset[str]] = {
 # single modules allowed an import the package rule forbids: (importer, imported package)
 EXCEPTIONS = frozenset({("app.cli", "demo")})
 LONG_FUNCTION = 60
+# what a router or UI page may import of SQLAlchemy: the session type and the errors
+SQL_IMPORTS_ALLOWED = {"sqlalchemy.orm": frozenset({"Session"}), "sqlalchemy.exc": None}
+SQL_CALLS = frozenset({"execute", "executemany", "scalar", "scalars", "query"})
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,70 @@ def cycles(modules: Iterable[str], edges: Iterable[Import]) -> list[list[str]]:
     return found
 
 
+def is_router_or_page(module: str, tree: ast.AST) -> bool:
+    """A module of app/ui/, or one of app/ that builds an ``APIRouter``."""
+    if module.startswith("app.ui.") or module == "app.ui":
+        return True
+    if not module.startswith("app."):
+        return False
+    return any(
+        isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == "APIRouter")
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == "APIRouter")
+        )
+        for node in ast.walk(tree)
+    )
+
+
+def _is_sqlalchemy(name: str) -> bool:
+    return name == "sqlalchemy" or name.startswith("sqlalchemy.")
+
+
+def _sql_import(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if _is_sqlalchemy(alias.name) and alias.name not in SQL_IMPORTS_ALLOWED:
+                return f"import {alias.name}"
+        return None
+    if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+        return None
+    if not _is_sqlalchemy(node.module):
+        return None
+    allowed = SQL_IMPORTS_ALLOWED.get(node.module, frozenset())
+    names = [a.name for a in node.names if allowed is not None and a.name not in allowed]
+    return f"from {node.module} import {', '.join(names)}" if names else None
+
+
+def _sql_call(node: ast.AST) -> str | None:
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return None
+    name = node.func.attr
+    if name in SQL_CALLS:
+        return f".{name}(...)"
+    target = node.func.value
+    if name == "get" and isinstance(target, ast.Name) and target.id.endswith("session"):
+        return f"{target.id}.get(...)"
+    return None
+
+
+def sql_in_routers(modules: dict[str, Path]) -> list[str]:
+    """Where a router or a UI page builds or runs SQL itself (see the module docstring)."""
+    found = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if not is_router_or_page(name, tree):
+            continue
+        for node in _walk(tree):
+            what = _sql_import(node) or _sql_call(node)
+            if what is not None:
+                found.append(
+                    f"SQL in a router or UI page: {name} (line {getattr(node, 'lineno', 0)}) "
+                    f"{what}; move it to the domain's repository.py or a service"
+                )
+    return found
+
+
 def long_functions(modules: dict[str, Path], limit: int = LONG_FUNCTION) -> list[str]:
     out = []
     for name, path in modules.items():
@@ -195,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     modules, edges = graph(args.root)
     bad = forbidden(edges)
     loops = cycles(modules, edges)
+    sql = sql_in_routers(modules)
     for edge in bad:
         print(
             f"forbidden import: {edge.importer} (line {edge.line}) imports {edge.imported}; "
@@ -203,20 +276,23 @@ def main(argv: list[str] | None = None) -> int:
         )
     for loop in loops:
         print(f"import cycle: {' <-> '.join(loop)}")
+    for line in sql:
+        print(line)
     if args.stats:
         upward = [e for e in edges if e.importer.split(".")[0] in ("exceptions_queue", "monitors")]
         upward = [e for e in upward if e.imported.split(".")[0] == "app"]
         longs = long_functions(modules)
         print(f"modules: {len(modules)}, imports: {len(edges)}")
         print(f"import cycles: {len(loops)}")
+        print(f"SQL sites in routers and UI pages: {len(sql)}")
         print(f"imports from exceptions_queue/monitors into app: {len(upward)}")
         print(f"functions over {LONG_FUNCTION} lines: {len(longs)}")
         for line in longs:
             print(f"  {line}")
-    if bad or loops:
+    if bad or loops or sql:
         print(
-            f"{len(bad)} forbidden import(s), {len(loops)} cycle(s): see the dependency rule "
-            "in docs/architecture.md",
+            f"{len(bad)} forbidden import(s), {len(loops)} cycle(s), {len(sql)} SQL site(s) "
+            "in routers or UI pages: see the dependency rule in docs/architecture.md",
             file=sys.stderr,
         )
         return 1

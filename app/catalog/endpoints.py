@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from app.auth import AdminDep, ReaderDep, ReviewerDep, SessionDep
+from app.catalog import repository
 from app.catalog import service as catalog
 from app.pagination import CursorQuery, LimitQuery, cursor_field, page
 from app.schemas import ModelCreate, ModelOut, ModelPatch, Page
-from storage.tables import MonitoredModel
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -30,12 +29,9 @@ def list_models(
     cursor: CursorQuery = None,
     status: Annotated[str | None, Query(pattern="^(active|archived)$")] = None,
 ) -> Page[ModelOut]:
-    stmt = select(MonitoredModel).order_by(MonitoredModel.name).limit(limit + 1)
-    if (after := cursor_field(cursor, "name", str)) is not None:
-        stmt = stmt.where(MonitoredModel.name > after)
-    if status:
-        stmt = stmt.where(MonitoredModel.status == status)
-    rows, next_cursor = page(session.scalars(stmt).all(), limit, lambda m: {"name": m.name})
+    after = cursor_field(cursor, "name", str)
+    rows = repository.models(session, limit=limit + 1, after=after, status=status)
+    rows, next_cursor = page(rows, limit, lambda m: {"name": m.name})
     return Page[ModelOut](
         items=[catalog.model_out(session, m) for m in rows], next_cursor=next_cursor
     )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
 from app.auth import AdminDep, SessionDep, new_key
+from app.catalog import repository
 from app.errors import NotFound
 from app.pagination import CursorQuery, LimitQuery, cursor_field, page
 from app.schemas import KeyCreate, KeyCreated, KeyOut, Page
@@ -38,17 +38,17 @@ def create_key(body: KeyCreate, session: SessionDep, _admin: AdminDep) -> KeyCre
 def list_keys(
     session: SessionDep, _admin: AdminDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Page[KeyOut]:
-    stmt = select(ApiKey).order_by(ApiKey.id).limit(limit + 1)
-    if (after := cursor_field(cursor, "id", str)) is not None:
-        stmt = stmt.where(ApiKey.id > after)
-    rows, next_cursor = page(session.scalars(stmt).all(), limit, lambda k: {"id": k.id})
+    after = cursor_field(cursor, "id", str)
+    rows, next_cursor = page(
+        repository.keys(session, limit=limit + 1, after=after), limit, lambda k: {"id": k.id}
+    )
     return Page[KeyOut](items=[_out(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.delete("/{key_id}", status_code=204)
 def revoke_key(key_id: str, session: SessionDep, _admin: AdminDep) -> Response:
     """Revoke a key: every request with it fails from now on, on every replica."""
-    row = session.get(ApiKey, key_id)
+    row = repository.key(session, key_id)
     if row is None:
         raise NotFound(f"no key with id {key_id!r}")
     if row.revoked_at is None:  # revoking twice is a no-op, not an error

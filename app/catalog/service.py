@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.catalog import repository
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.schemas import (
     DriftSettings,
@@ -39,10 +40,7 @@ def model_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
         known = {i: _names[database, i] for i in wanted if (database, i) in _names}
     missing = wanted - known.keys()
     if missing:
-        rows = session.execute(
-            select(MonitoredModel.id, MonitoredModel.name).where(MonitoredModel.id.in_(missing))
-        )
-        found = {int(i): str(n) for i, n in rows}
+        found = repository.names(session, missing)
         with _names_lock:
             if len(_names) > 10_000:
                 _names.clear()

@@ -5,18 +5,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.catalog import repository as catalog
 from app.drift.tables import DriftEvaluation, DriftIncident
 from app.ops.metrics import Sample
 from storage.base import utcnow
-from storage.tables import MonitoredModel
-
-
-def _names(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(MonitoredModel.id, MonitoredModel.name)).all())
 
 
 def open_incidents(session: Session) -> tuple[str, str, list[Sample]]:
-    names = _names(session)
+    names = catalog.names(session)
     counts = dict(
         session.execute(
             select(DriftIncident.model_id, func.count())
@@ -35,7 +31,7 @@ def open_incidents(session: Session) -> tuple[str, str, list[Sample]]:
 
 
 def evaluations(session: Session) -> tuple[str, str, list[Sample]]:
-    names = _names(session)
+    names = catalog.names(session)
     rows = session.execute(
         select(DriftEvaluation.model_id, DriftEvaluation.status, func.count()).group_by(
             DriftEvaluation.model_id, DriftEvaluation.status
@@ -52,7 +48,7 @@ def evaluations(session: Session) -> tuple[str, str, list[Sample]]:
 
 
 def last_evaluation_age(session: Session) -> tuple[str, str, list[Sample]]:
-    names = _names(session)
+    names = catalog.names(session)
     now = utcnow()
     latest = session.execute(
         select(DriftEvaluation.model_id, func.max(DriftEvaluation.created_at)).group_by(

@@ -7,12 +7,10 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel
-from sqlalchemy import and_, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import (
     IngestDep,
-    ReviewerDep,
     SessionDep,
     SettingsDep,
     UnitOfWork,
@@ -20,9 +18,10 @@ from app.auth import (
     unit_of_work,
 )
 from app.catalog import service as catalog
+from app.catalog.deps import ReviewedModelDep
 from app.db import Database
 from app.errors import Conflict, PayloadTooLarge, ValidationFailed
-from app.ingest import feedback
+from app.ingest import feedback, repository
 from app.ingest.flows import prepare, rule_config, write
 from app.ingest.parse import batch_parser
 from app.ingest.sketches import get_spec
@@ -46,7 +45,6 @@ from app.schemas import (
 )
 from app.settings import Settings
 from storage.base import utcnow
-from storage.tables import Prediction
 
 router = APIRouter(prefix="/v1/models/{name}", tags=["predictions"])
 
@@ -222,9 +220,8 @@ def prediction_out(p: StoredPrediction) -> PredictionOut:
 
 @router.get("/predictions", response_model=Page[PredictionOut])
 def list_predictions(
-    name: str,
     session: SessionDep,
-    _reviewer: ReviewerDep,
+    model: ReviewedModelDep,
     start: Annotated[
         AwareDatetime | None, Query(description="Inclusive, RFC 3339 with zone.")
     ] = None,
@@ -235,27 +232,17 @@ def list_predictions(
     cursor: CursorQuery = None,
 ) -> Page[PredictionOut]:
     """Stored predictions in timestamp order, oldest first."""
-    model = catalog.get_model(session, name)
-    stmt = (
-        select(Prediction)
-        .where(Prediction.model_id == model.id)
-        .order_by(Prediction.ts, Prediction.id)
-        .limit(limit + 1)
-    )
-    if start is not None:
-        stmt = stmt.where(Prediction.ts >= start)
-    if end is not None:
-        stmt = stmt.where(Prediction.ts < end)
     after = decode_cursor(cursor)
-    if after is not None:
-        ts, last_id = cursor_position(after)
-        stmt = stmt.where(
-            or_(Prediction.ts > ts, and_(Prediction.ts == ts, Prediction.id > last_id))
-        )
-    rows, next_cursor = page(
-        session.scalars(stmt).all(), limit, lambda p: {"ts": p.ts.isoformat(), "id": p.id}
+    rows = repository.predictions(
+        session,
+        model.id,
+        limit=limit + 1,
+        start=start,
+        end=end,
+        after=cursor_position(after) if after is not None else None,
     )
-    return Page[PredictionOut](items=[prediction_out(p) for p in rows], next_cursor=next_cursor)
+    shown, next_cursor = page(rows, limit, lambda p: {"ts": p.ts.isoformat(), "id": p.id})
+    return Page[PredictionOut](items=[prediction_out(p) for p in shown], next_cursor=next_cursor)
 
 
 @router.post("/feedback", status_code=202, response_model=FeedbackResult)

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import text
 
 from app.db import Database
 from app.drift import metrics as drift_metrics
@@ -42,8 +41,7 @@ def readyz(request: Request) -> Any:
     """Readiness: the database answers and is migrated to the latest revision."""
     db: Database = request.app.state.db
     try:
-        with db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        db.ping()
         current, heads = current_revisions(db.engine), head_revisions()
     except Exception as exc:
         # The driver's message names the host, port and user: logs only.

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
-from sqlalchemy import select
 
-from app.auth import ReviewerDep, SessionDep
-from app.catalog import service as catalog
+from app import incidents
+from app.auth import SessionDep
+from app.catalog.deps import ReviewedModelDep
 from app.errors import ValidationFailed
 from app.pagination import CursorQuery, LimitQuery, cursor_field, page
 from app.performance import service
@@ -22,9 +22,8 @@ router = APIRouter(prefix="/v1/models/{name}/performance", tags=["performance"])
 
 @router.get("", response_model=Page[PerformanceWindow])
 def list_windows(
-    name: str,
     session: SessionDep,
-    _reviewer: ReviewerDep,
+    model: ReviewedModelDep,
     start: Annotated[
         AwareDatetime | None, Query(description="Windows with records at or after this time.")
     ] = None,
@@ -47,7 +46,6 @@ def list_windows(
     """
     if start is not None and end is not None and end <= start:
         raise ValidationFailed.at(["query", "end"], "end must be after start")
-    model = catalog.get_model(session, name)
     before = cursor_field(cursor, "block", int)
     last = service.last_blocks(
         session,
@@ -71,28 +69,20 @@ def list_windows(
 
 @router.get("/incidents", response_model=Page[PerformanceIncidentOut])
 def list_incidents(
-    name: str,
     session: SessionDep,
-    _reviewer: ReviewerDep,
+    model: ReviewedModelDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
 ) -> Page[PerformanceIncidentOut]:
     """Performance incidents, newest first: opened after k of the last m judged windows were
     degraded, closed after q in a row were not (the drift incidents' debounce, same options)."""
-    model = catalog.get_model(session, name)
-    stmt = (
-        select(PerformanceIncident)
-        .where(PerformanceIncident.model_id == model.id)
-        .order_by(PerformanceIncident.id.desc())
-        .limit(limit + 1)
+    before = cursor_field(cursor, "id", int)
+    rows = incidents.listed(
+        session, PerformanceIncident, model.id, limit=limit + 1, before=before, status=status
     )
-    if (after := cursor_field(cursor, "id", int)) is not None:
-        stmt = stmt.where(PerformanceIncident.id < after)
-    if status:
-        stmt = stmt.where(PerformanceIncident.status == status)
-    rows, next_cursor = page(session.scalars(stmt).all(), limit, lambda i: {"id": i.id})
+    shown, next_cursor = page(rows, limit, lambda i: {"id": i.id})
     return Page[PerformanceIncidentOut](
-        items=[PerformanceIncidentOut.model_validate(i, from_attributes=True) for i in rows],
+        items=[PerformanceIncidentOut.model_validate(i, from_attributes=True) for i in shown],
         next_cursor=next_cursor,
     )

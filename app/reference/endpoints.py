@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -17,7 +16,7 @@ from app.ingest import parse
 from app.ingest.columns import Columns
 from app.reference import reading
 from app.reference import service as reference
-from storage.tables import MonitoredModel, Prediction
+from storage.tables import MonitoredModel
 
 router = APIRouter(prefix="/v1/models/{name}/reference", tags=["reference"])
 
@@ -158,15 +157,9 @@ def reference_from_window(
     if body.end <= body.start:
         raise ValidationFailed.at(["end"], "end must be after start")
     model = catalog.active_model(session, name)
-    stmt = (
-        select(Prediction)
-        .where(
-            Prediction.model_id == model.id, Prediction.ts >= body.start, Prediction.ts < body.end
-        )
-        .order_by(Prediction.ts, Prediction.id)
-        .limit(settings.max_reference_rows + 1)
+    rows = reference.predictions_between(
+        session, model, body.start, body.end, limit=settings.max_reference_rows + 1
     )
-    rows = [p for chunk in reference.iter_prediction_chunks(session, stmt) for p in chunk]
     columns = reference.with_outcomes(model, rows, reference.prediction_columns(model, rows))
     ref = reference.set_reference(
         session,

@@ -355,6 +355,24 @@ def iter_prediction_chunks(
         yield rows
 
 
+def get_reference(session: Session, reference_id: int) -> Reference | None:
+    """A stored reference by id (the current one or an older one)."""
+    return session.get(Reference, reference_id)
+
+
+def predictions_between(
+    session: Session, model: MonitoredModel, start: dt.datetime, end: dt.datetime, *, limit: int
+) -> list[Prediction]:
+    """The model's stored predictions in ``[start, end)``, oldest first, ``limit`` at most."""
+    stmt = (
+        select(Prediction)
+        .where(Prediction.model_id == model.id, Prediction.ts >= start, Prediction.ts < end)
+        .order_by(Prediction.ts, Prediction.id)
+        .limit(limit)
+    )
+    return [p for chunk in iter_prediction_chunks(session, stmt) for p in chunk]
+
+
 def live_window_query(model: MonitoredModel, window: WindowSpec, now: dt.datetime) -> Any:
     stmt = select(Prediction).where(Prediction.model_id == model.id)
     if window.kind == "count":

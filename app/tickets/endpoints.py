@@ -62,10 +62,6 @@ _HOLDER: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _actor(principal: Principal) -> service.Actor:
-    return service.Actor(key_id=principal.key_id, name=principal.actor)
-
-
 def _lease(settings: Settings, seconds: int | None) -> dt.timedelta:
     return dt.timedelta(seconds=seconds or settings.default_lease_seconds)
 
@@ -85,7 +81,7 @@ async def _as_holder(
         ticket = action(
             session,
             ticket_id=ticket_id,
-            actor=_actor(principal),
+            actor=principal.queue_actor,
             lease_token=lease_token,
             now=now,
             **args,
@@ -180,7 +176,7 @@ async def claim(uow: ReviewWork, settings: SettingsDep, body: ClaimIn | None = N
         now = utcnow()
         ticket = service.claim(
             session,
-            actor=_actor(principal),
+            actor=principal.queue_actor,
             now=now,
             lease=lease,
             model_id=catalog.get_model(session, body.model).id if body.model else None,
@@ -272,7 +268,7 @@ def reopen(
     ticket = flows.reopen(
         session,
         ticket_id=ticket_id,
-        actor=_actor(principal),
+        actor=principal.queue_actor,
         lease=_lease(settings, body.lease_seconds),
         now=now,
     )

@@ -13,15 +13,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from app.catalog import keys as keys_api
+from app.catalog import repository as catalog_rows
 from app.catalog import service as catalog
 from app.errors import DriftdeskError, validation_error_from_pydantic
 from app.schemas import KeyCreate, ModelCreate, ModelPatch
 from app.ui import session as ui_session
 from app.ui.deps import AdminUiDep, CsrfDep, fail, unit_of_work
-from app.ui.render import add_nav, page, redirect
+from app.ui.render import add_nav, error_page, page, redirect
 from storage.options import ModelOptions
 from storage.tables import ApiKey, MonitoredModel
 
@@ -75,7 +75,7 @@ def option_fields() -> list[dict[str, Any]]:
 @router.get("/models", response_class=HTMLResponse)
 def models_admin(request: Request, principal: AdminUiDep) -> Response:
     with unit_of_work(request, readonly=True) as session:
-        models = list(session.scalars(select(MonitoredModel).order_by(MonitoredModel.name)))
+        models = catalog_rows.models(session)
     return page(
         request,
         "admin_models.html",
@@ -106,7 +106,7 @@ def create_model(
             errors = [exc.message]
     if errors:
         with unit_of_work(request, readonly=True) as session:
-            models = list(session.scalars(select(MonitoredModel).order_by(MonitoredModel.name)))
+            models = catalog_rows.models(session)
         return page(
             request,
             "admin_models.html",
@@ -152,13 +152,7 @@ def _model_page(
         try:
             model = catalog.get_model(session, name)
         except DriftdeskError as exc:
-            return page(
-                request,
-                "error.html",
-                {"title": "No such model", "message": exc.message},
-                principal=principal,
-                status_code=404,
-            )
+            return error_page(request, principal, "No such model", exc.message, 404)
         out = catalog.model_out(session, model)
     return page(
         request,
@@ -271,7 +265,7 @@ def set_model_status(
 # --------------------------------------------------------------------------- keys
 def _keys(request: Request) -> list[ApiKey]:
     with unit_of_work(request, readonly=True) as session:
-        return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+        return catalog_rows.keys_by_age(session)
 
 
 @router.get("/keys", response_class=HTMLResponse)

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from markupsafe import Markup
-from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
+from app import incidents
+from app.drift import repository as drift
 from app.drift.tables import DriftEvaluation, DriftIncident
+from app.ingest import repository as ingest
 from app.ingest.columns import CONFIDENCE, PREDICTION
 from app.ingest.sketches import get_spec
 from app.ingest.store import decode_counts
@@ -27,11 +29,9 @@ from app.performance.tables import PerformanceIncident
 from app.tickets import views
 from app.tickets.schemas import QueueSummary
 from app.ui import charts
-from exceptions_queue import states
-from exceptions_queue.tables import Ticket, TicketVolume
+from exceptions_queue import service as queue
 from monitors.sketch import SketchSpec
-from storage.sql import POSTGRESQL, dialect
-from storage.tables import BlockCounts, MonitoredModel, Prediction
+from storage.tables import MonitoredModel
 
 EVALUATIONS_SHOWN = 60
 WINDOWS_SHOWN = 48
@@ -135,20 +135,7 @@ def _block_counts(
 ) -> list[tuple[int, npt.NDArray[np.int64], dt.datetime]]:
     """The current reference's latest blocks: (block, summed counts, last timestamp)."""
     assert model.reference_id is not None
-    newest = session.scalar(
-        select(func.max(BlockCounts.block)).where(
-            BlockCounts.model_id == model.id, BlockCounts.reference_id == model.reference_id
-        )
-    )
-    if newest is None:
-        return []
-    rows = session.execute(
-        select(BlockCounts.block, BlockCounts.counts, BlockCounts.last_ts).where(
-            BlockCounts.model_id == model.id,
-            BlockCounts.reference_id == model.reference_id,
-            BlockCounts.block > newest - BLOCKS_SHOWN,
-        )
-    ).all()
+    rows = ingest.latest_block_parts(session, model.id, model.reference_id, BLOCKS_SHOWN)
     summed: dict[int, npt.NDArray[np.int64]] = {}
     last: dict[int, dt.datetime] = {}
     for block, blob, last_ts in rows:
@@ -261,29 +248,15 @@ def _distribution_charts(board: Dashboard, session: Session, model: MonitoredMod
             )
 
 
-def _hour_bucket(session: Session) -> Any:
-    if dialect(session) == POSTGRESQL:
-        return cast(func.floor(func.extract("epoch", Prediction.ts) / 3600), Integer)
-    # integer division: `/` is true division in SQLAlchemy 2, so every second was its own bucket
-    return cast(func.strftime("%s", Prediction.ts), Integer) // 3600
-
-
 def ingest_volume(
     session: Session, model: MonitoredModel, now: dt.datetime, hours: int = VOLUME_HOURS
 ) -> list[tuple[dt.datetime, int]]:
     """Predictions per hour (by their timestamp) over the last ``hours`` hours."""
-    latest = session.scalar(select(func.max(Prediction.ts)).where(Prediction.model_id == model.id))
+    latest = ingest.latest_ts(session, model.id)
     # timestamps are the deployed model's: a clock ahead of ours still shows its traffic
     end = max(now, latest) if latest is not None else now
     first = int(end.timestamp()) // 3600 - hours + 1
-    since = dt.datetime.fromtimestamp(first * 3600, dt.UTC)
-    bucket = _hour_bucket(session).label("hour")
-    rows = session.execute(
-        select(bucket, func.count())
-        .where(Prediction.model_id == model.id, Prediction.ts >= since)
-        .group_by(bucket)
-    ).all()
-    counts = {int(h): int(n) for h, n in rows}
+    counts = ingest.per_hour(session, model.id, dt.datetime.fromtimestamp(first * 3600, dt.UTC))
     return [
         (dt.datetime.fromtimestamp((first + i) * 3600, dt.UTC), counts.get(first + i, 0))
         for i in range(hours)
@@ -292,24 +265,10 @@ def ingest_volume(
 
 def model_dashboard(session: Session, *, model: MonitoredModel, now: dt.datetime) -> Dashboard:
     board = Dashboard(model=model)
-    newest_first = list(
-        session.scalars(
-            select(DriftEvaluation)
-            .where(DriftEvaluation.model_id == model.id)
-            .order_by(DriftEvaluation.id.desc())
-            .limit(EVALUATIONS_SHOWN)
-        )
-    )
+    newest_first = drift.evaluations(session, model.id, limit=EVALUATIONS_SHOWN)
     board.evaluations = newest_first
     board.trends = feature_trends(list(reversed(newest_first)))
-    board.incidents = list(
-        session.scalars(
-            select(DriftIncident)
-            .where(DriftIncident.model_id == model.id)
-            .order_by(DriftIncident.id.desc())
-            .limit(20)
-        )
-    )
+    board.incidents = incidents.listed(session, DriftIncident, model.id, limit=20)
     _distribution_charts(board, session, model)
     _performance_chart(board, session, model)
     volume = ingest_volume(session, model, now)
@@ -355,14 +314,7 @@ def _performance_chart(board: Dashboard, session: Session, model: MonitoredModel
     ]
     board.performance_metric = metric
     board.performance_windows = list(reversed(items))
-    board.performance_incidents = list(
-        session.scalars(
-            select(PerformanceIncident)
-            .where(PerformanceIncident.model_id == model.id)
-            .order_by(PerformanceIncident.id.desc())
-            .limit(20)
-        )
-    )
+    board.performance_incidents = incidents.listed(session, PerformanceIncident, model.id, limit=20)
     board.performance_chart = charts.performance(
         estimated=[_interval(item["metrics"][metric]["estimated"]) for item in items],
         audited=[_interval(item["metrics"][metric]["audited"]) for item in items],
@@ -403,19 +355,9 @@ def queue_panels(
     """Queue depth and oldest age, tickets opened and finished per hour, reviewers' agreement."""
     summary = views.summary(session, now=now, model_id=model.id, hours=hours)
     first = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=hours - 1)
-    opened_rows = session.execute(
-        select(TicketVolume.hour, func.sum(TicketVolume.opened))
-        .where(TicketVolume.model_id == model.id, TicketVolume.hour >= first)
-        .group_by(TicketVolume.hour)
-    ).all()
+    opened_rows = queue.opened_per_hour(session, model.id, since=first)
     opened = _hourly([(h, int(n or 0)) for h, n in opened_rows], first, hours)
-    finished_at = session.scalars(
-        select(Ticket.resolved_at).where(
-            Ticket.model_id == model.id,
-            Ticket.resolved_at >= first,
-            Ticket.status.in_(sorted(states.FINISHED)),
-        )
-    ).all()
+    finished_at = queue.finished_times(session, model.id, since=first)
     finished = _hourly(
         [(t.replace(minute=0, second=0, microsecond=0), 1) for t in finished_at if t], first, hours
     )

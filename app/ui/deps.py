@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.auth import Principal, get_db
 from app.errors import Refusal
 from app.ui import session as ui_session
-from app.ui.render import page, redirect
+from app.ui.render import error_page, redirect
 
 
 class SignInRequired(Exception):
@@ -90,29 +90,22 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UiForbidden)
     async def _forbidden(request: Request, exc: UiForbidden) -> Response:
-        principal = getattr(request.state, "principal", None)
-        return page(
+        return error_page(
             request,
-            "error.html",
-            {
-                "title": "Not allowed",
-                "message": "This page needs an admin key. Sign in with one, or ask an admin.",
-            },
-            principal=principal,
-            status_code=403,
+            getattr(request.state, "principal", None),
+            "Not allowed",
+            "This page needs an admin key. Sign in with one, or ask an admin.",
+            403,
         )
 
     @app.exception_handler(CsrfRefused)
     async def _csrf_refused(request: Request, exc: CsrfRefused) -> Response:
-        return page(
+        return error_page(
             request,
-            "error.html",
-            {
-                "title": "Form expired",
-                "message": "This form was refused: it did not carry this session's security "
-                "token (it may be from an old tab, or from another site). Reload the page "
-                "and try again.",
-            },
-            principal=getattr(request.state, "principal", None),
-            status_code=403,
+            getattr(request.state, "principal", None),
+            "Form expired",
+            "This form was refused: it did not carry this session's security "
+            "token (it may be from an old tab, or from another site). Reload the page "
+            "and try again.",
+            403,
         )

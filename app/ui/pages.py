@@ -6,21 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
 from app.auth import authenticate
+from app.catalog import repository as catalog_rows
 from app.catalog import service as catalog
+from app.drift import repository as drift
 from app.drift.report import report_page, report_response
-from app.drift.tables import DriftEvaluation, DriftIncident
 from app.errors import DriftdeskError, Unauthorized
 from app.params import EvaluationId
 from app.settings import Settings
 from app.ui import session as ui_session
 from app.ui.dashboard import model_dashboard, queue_panels
 from app.ui.deps import CsrfDep, ViewerDep, unit_of_work
-from app.ui.render import add_nav, page, redirect
+from app.ui.render import add_nav, error_page, page, redirect
 from storage.base import utcnow
-from storage.tables import ApiKey, MonitoredModel
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 HOME = "/ui/queue"
@@ -65,7 +64,7 @@ def login(
         if principal is not None and not principal.can(*ui_session.UI_SCOPES):
             error = "That key cannot use the UI: sign in with a review or admin key."
             principal = None
-        row = session.get(ApiKey, principal.key_id) if principal else None
+        row = catalog_rows.key(session, principal.key_id) if principal else None
     if row is None:
         return page(
             request,
@@ -92,16 +91,9 @@ def logout(request: Request) -> Response:
 def models_overview(request: Request, principal: ViewerDep) -> Response:
     """Every model, its traffic and its drift state at a glance."""
     with unit_of_work(request, readonly=True) as session:
-        models = list(session.scalars(select(MonitoredModel).order_by(MonitoredModel.name)))
-        newest = select(func.max(DriftEvaluation.id)).group_by(DriftEvaluation.model_id)
-        latest = {
-            ev.model_id: ev
-            for ev in session.scalars(select(DriftEvaluation).where(DriftEvaluation.id.in_(newest)))
-        }
-        incidents = {
-            i.model_id: i
-            for i in session.scalars(select(DriftIncident).where(DriftIncident.status == "open"))
-        }
+        models = catalog_rows.models(session)
+        latest = drift.latest_evaluations(session)
+        incidents = drift.open_incidents(session)
     return page(
         request,
         "models.html",
@@ -118,13 +110,7 @@ def model_page(request: Request, name: str, principal: ViewerDep) -> Response:
         try:
             model = catalog.get_model(session, name)
         except DriftdeskError as exc:
-            return page(
-                request,
-                "error.html",
-                {"title": "No such model", "message": exc.message},
-                principal=principal,
-                status_code=404,
-            )
+            return error_page(request, principal, "No such model", exc.message, 404)
         board = model_dashboard(session, model=model, now=utcnow())
         queue = queue_panels(session, model=model, now=utcnow())
     return page(
@@ -152,13 +138,7 @@ def evaluation_report(
                 sample_rows=settings.report_sample_rows,
             )
         except DriftdeskError as exc:
-            return page(
-                request,
-                "error.html",
-                {"title": "No report", "message": exc.message},
-                principal=principal,
-                status_code=exc.status_code,
-            )
+            return error_page(request, principal, "No report", exc.message, exc.status_code)
     # Evidently's page runs its own inline scripts: only those, sandboxed into an
     # opaque origin, so nothing in it can act with the reviewer's session.
     return report_response(report)

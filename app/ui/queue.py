@@ -17,28 +17,29 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.auth import Principal
+from app.catalog import repository as catalog_rows
 from app.catalog import service as catalog
 from app.errors import REFUSALS, DriftdeskError, Refusal, ValidationFailed
 from app.pagination import cursor_position, decode_cursor, encode_cursor
 from app.params import TicketId
 from app.performance import service as performance
+from app.reference.service import get_reference
 from app.responses import JSON
 from app.settings import Settings
 from app.tickets import flows, views
 from app.tickets.schemas import EventOut, QueueSummary, TicketOut
 from app.ui import session as ui_session
 from app.ui.deps import CsrfDep, ViewerDep, fail, unit_of_work
-from app.ui.render import add_nav, page, redirect
+from app.ui.render import add_nav, error_page, page, redirect
 from app.ui.ticket_view import drift_charts, feature_rows
 from exceptions_queue import service, states
 from exceptions_queue.tables import Ticket
 from storage.base import utcnow
-from storage.tables import ApiKey, MonitoredModel, Reference
+from storage.tables import MonitoredModel
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 add_nav(
@@ -78,11 +79,6 @@ def queue_summary(session: Session, *, model_id: int | None, now: dt.datetime) -
 def forget_summaries() -> None:
     with _summaries_lock:
         _summaries.clear()
-
-
-def actor_of(principal: Principal) -> service.Actor:
-    """The actor the API names for this key (the audit trail reads the same either way)."""
-    return service.Actor(key_id=principal.key_id, name=principal.actor)
 
 
 def _lease(request: Request) -> dt.timedelta:
@@ -133,9 +129,12 @@ AUDITS_SHOWN = 8
 def _audits(session: Session, model: str) -> list[performance.AuditNow]:
     """What reviewers' labels add up to: the current window's audited estimate per model
     (the filtered one, or the first active ones)."""
-    stmt = select(MonitoredModel).where(MonitoredModel.status == "active")
-    stmt = stmt.where(MonitoredModel.name == model) if model else stmt.limit(AUDITS_SHOWN)
-    found = [performance.audit_now(session, model=m) for m in session.scalars(stmt)]
+    active = (
+        catalog_rows.models(session, status="active", name=model)
+        if model
+        else catalog_rows.models(session, status="active", limit=AUDITS_SHOWN)
+    )
+    found = [performance.audit_now(session, model=m) for m in active]
     return [a for a in found if a is not None]
 
 
@@ -159,9 +158,7 @@ def queue_page(
     age = age if age in AGES else ""
     _, min_age, max_age = AGES[age]
     with unit_of_work(request, readonly=True) as session:
-        model_names = list(
-            session.scalars(select(MonitoredModel.name).order_by(MonitoredModel.name))
-        )
+        model_names = catalog_rows.sorted_names(session)
         model_id = None
         if model:
             try:
@@ -198,9 +195,7 @@ def queue_page(
         audits = _audits(session, model)
         reviewers = [
             (k.id, k.name)
-            for k in session.scalars(
-                select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.name)
-            )
+            for k in catalog_rows.live_keys_by_name(session)
             if {"review", "admin"} & set(k.scopes)
         ]
     for message in warnings:
@@ -284,7 +279,7 @@ def next_ticket(
         if held.id != exclude and held.lease_expires_at and held.lease_expires_at > now:
             return held, False
     claimed = service.claim(
-        session, actor=actor_of(principal), now=now, lease=lease, model_id=model_id, kind=kind
+        session, actor=principal.queue_actor, now=now, lease=lease, model_id=model_id, kind=kind
     )
     return claimed, claimed is not None
 
@@ -388,17 +383,11 @@ def ticket_page(request: Request, ticket_id: TicketId, principal: ViewerDep) -> 
         try:
             ticket = service.get(session, ticket_id=ticket_id)
         except REFUSALS as exc:
-            return page(
-                request,
-                "error.html",
-                {"title": "No such ticket", "message": exc.message},
-                principal=principal,
-                status_code=404,
-            )
+            return error_page(request, principal, "No such ticket", exc.message, 404)
         detail = views.ticket_detail(session, ticket, now=now)
-        model = session.get(MonitoredModel, ticket.model_id)
+        model = catalog_rows.model(session, ticket.model_id)
         assert model is not None
-        reference = session.get(Reference, model.reference_id) if model.reference_id else None
+        reference = get_reference(session, model.reference_id) if model.reference_id else None
         mine = (
             ticket.status == "claimed"
             and ticket.claimed_by == principal.key_id
@@ -486,7 +475,7 @@ def resolve(request: Request, ticket_id: TicketId, principal: ViewerDep, form: F
 
     def run(session: Session) -> None:
         ticket = service.get(session, ticket_id=ticket_id)
-        model = session.get(MonitoredModel, ticket.model_id)
+        model = catalog_rows.model(session, ticket.model_id)
         assert model is not None
         if ticket.kind in service.SINGLE:
             raw = form_text(form, "label")
@@ -503,7 +492,7 @@ def resolve(request: Request, ticket_id: TicketId, principal: ViewerDep, form: F
         flows.resolve(
             session,
             ticket_id=ticket_id,
-            actor=actor_of(principal),
+            actor=principal.queue_actor,
             lease_token=token,
             labels=labels,
             note=note,
@@ -542,7 +531,7 @@ def dismiss(request: Request, ticket_id: TicketId, principal: ViewerDep, form: F
         lambda session: service.dismiss(
             session,
             ticket_id=ticket_id,
-            actor=actor_of(principal),
+            actor=principal.queue_actor,
             lease_token=form_text(form, "lease_token") or None,
             reason=reason[:2000],
             now=utcnow(),
@@ -567,7 +556,7 @@ def release(request: Request, ticket_id: TicketId, principal: ViewerDep, form: F
         lambda session: service.release(
             session,
             ticket_id=ticket_id,
-            actor=actor_of(principal),
+            actor=principal.queue_actor,
             lease_token=form_text(form, "lease_token") or None,
             now=utcnow(),
         ),
@@ -588,7 +577,7 @@ def reopen(request: Request, ticket_id: TicketId, principal: ViewerDep) -> Respo
         lambda session: flows.reopen(
             session,
             ticket_id=ticket_id,
-            actor=actor_of(principal),
+            actor=principal.queue_actor,
             lease=_lease(request),
             now=utcnow(),
         ),
@@ -622,7 +611,7 @@ def _release_auto_claim(request: Request, principal: Principal, *, keep: int) ->
         request,
         auto_id,
         lambda session: service.release(
-            session, ticket_id=auto_id, actor=actor_of(principal), lease_token=token, now=utcnow()
+            session, ticket_id=auto_id, actor=principal.queue_actor, lease_token=token, now=utcnow()
         ),
     )
     return None if error is not None else auto_id
@@ -642,7 +631,7 @@ def heartbeat(
             service.heartbeat(
                 session,
                 ticket_id=ticket_id,
-                actor=actor_of(principal),
+                actor=principal.queue_actor,
                 lease_token=form_text(form, "lease_token") or None,
                 lease=_lease(request),
                 now=now,

@@ -152,6 +152,19 @@ def page(
     return ui_session.save(request, response)
 
 
+def error_page(
+    request: Request, principal: Principal | None, title: str, message: str, status_code: int
+) -> Response:
+    """The one error page: a title, what happened and what to do, with its status."""
+    return page(
+        request,
+        "error.html",
+        {"title": title, "message": message},
+        principal=principal,
+        status_code=status_code,
+    )
+
+
 def redirect(request: Request, url: str) -> Response:
     """303 See Other: the POST-redirect-GET after every form."""
     return ui_session.save(request, RedirectResponse(url, status_code=303))

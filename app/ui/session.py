@@ -25,6 +25,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
+from app.catalog import repository as catalog
 from app.settings import Settings
 from storage.tables import ApiKey
 
@@ -166,7 +167,7 @@ def principal_of(db_session: Session, session: UiSession) -> Principal | None:
     """The signed-in key, if it still exists, is unrevoked and may use the UI."""
     if session.key_id is None or session.key_hash is None:
         return None
-    key = db_session.get(ApiKey, session.key_id)
+    key = catalog.key(db_session, session.key_id)
     if key is None or key.revoked_at is not None:
         return None
     if not hmac.compare_digest(key.secret_hash[:_HASH_PREFIX], session.key_hash):

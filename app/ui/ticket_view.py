@@ -21,6 +21,7 @@ from app.drift.service import sum_blocks
 from app.ingest.columns import CONFIDENCE, PREDICTION
 from app.ingest.sketches import get_spec
 from app.ingest.store import decode_counts
+from app.reference.service import get_reference
 from app.ui import charts
 from monitors.sketch import SketchSpec
 from storage.tables import MonitoredModel, Reference
@@ -177,7 +178,7 @@ def drift_charts(
     blocks = evaluation.get("blocks")
     if not isinstance(reference_id, int) or not isinstance(blocks, list) or len(blocks) != 2:
         return []
-    reference = session.get(Reference, reference_id)
+    reference = get_reference(session, reference_id)
     if reference is None:
         return []
     spec = get_spec(session, reference_id)

@@ -84,3 +84,41 @@ def test_an_import_only_for_type_checking_is_not_a_dependency(tree: Path) -> Non
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from app.errors import NotFound",
     )
     assert check(tree).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "says"),
+    [
+        # a router that imports sqlalchemy's select (and would build a statement)
+        ("app/drift/endpoints.py", "from sqlalchemy import select", "import select"),
+        ("app/catalog/keys.py", "import sqlalchemy", "import sqlalchemy"),
+        ("app/ui/dashboard.py", "from sqlalchemy.orm import aliased", "import aliased"),
+        # running SQL directly, even with a statement built elsewhere
+        (
+            "app/ui/pages.py",
+            "def _run(session, stmt):\n    return session.scalars(stmt)",
+            ".scalars",
+        ),
+        (
+            "app/ops/endpoints.py",
+            "def _run(conn, stmt):\n    return conn.execute(stmt)",
+            ".execute",
+        ),
+        ("app/ui/queue.py", "def _get(db_session, t):\n    return db_session.get(t, 1)", ".get"),
+    ],
+)
+def test_sql_in_a_router_or_ui_page_fails(tree: Path, module: str, line: str, says: str) -> None:
+    append(tree / module, line)
+    result = check(tree)
+    assert result.returncode == 1
+    name = module[:-3].replace("/", ".")
+    assert f"SQL in a router or UI page: {name}" in result.stdout
+    assert says in result.stdout
+
+
+def test_sql_in_a_repository_and_the_session_type_in_a_router_pass(tree: Path) -> None:
+    append(tree / "app/drift/repository.py", "from sqlalchemy import text")
+    append(tree / "app/drift/endpoints.py", "from sqlalchemy.orm import Session")
+    append(tree / "app/drift/endpoints.py", "from sqlalchemy.exc import IntegrityError")
+    result = check(tree)
+    assert result.returncode == 0, result.stdout

@@ -36,15 +36,16 @@ def seeded(live: Live) -> Live:
     reviewers' labels on every ticket; the evaluator after each (an incident opens)."""
     setup_model(
         live.api,
-        window={"kind": "count", "size": 500, "step": 500},
+        window={"kind": "count", "size": 200, "step": 200},
         performance={"metric": "accuracy", "min": 0.75},
         confidence_threshold=0.56,
         options={"audit_rate": 0.1, "incident_open_after": 2, "incident_of_last": 3},
     )
     for i, shift in enumerate((0.0, 4.0, 4.0)):
-        records, truth = simulate(500, seed=300 + i, concept_shift=shift, prefix=f"u{i}")
+        # small windows: every ticket is claimed and resolved over HTTP, on both databases
+        records, truth = simulate(200, seed=300 + i, concept_shift=shift, prefix=f"u{i}")
         post(live.api, records)
-        feedback(live.api, records[:250], truth[:250])
+        feedback(live.api, records[:100], truth[:100])
         _resolve_all(live, {r["id"]: t for r, t in zip(records, truth, strict=True)})
         run_due(live.db, live.settings)
     return live

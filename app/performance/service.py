@@ -19,13 +19,14 @@ the reference's value plus ``max_drop``, whichever is lower).
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import String, delete, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.performance.blocks import AUDITED, DRIFT_SAMPLE, ESTIMATED, POPULATION, REALIZED
@@ -90,52 +91,156 @@ class _Part:
     block: int
     kind: str
     reference_id: int
-    sums: dict[str, Any]
+    sums: Any  # decoded: AuditSums, Labelled*/Estimated* sums
     first_ts: dt.datetime | None
     last_ts: dt.datetime | None
+
+
+class _DecodedParts:
+    """Decoded part sums by (database, model, part id, kind, block, created_at), least
+    recently used out.
+
+    A part row is never updated: ingest and labels insert new rows, compaction
+    inserts merged rows and deletes the old ones. So a decoded part stays valid
+    for as long as its row exists, and a window read that finds its parts here
+    skips fetching and decoding their JSON (the bulk of a read). SQLite reuses
+    the highest id after its row is deleted: compaction inserts before it deletes,
+    and the rest of the key guards against any other reuse.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None:
+                return None
+            self._items.move_to_end(key)
+            return hit[0]
+
+    def put(self, key: tuple[Any, ...], sums: Any) -> None:
+        size = _nbytes(sums)
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = (sums, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._items:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+def _nbytes(sums: Any) -> int:
+    """About what a decoded part holds in memory."""
+    if isinstance(sums, AuditSums):
+        return 200 + sum(int(v.nbytes) + 100 for v in sums.strata.values())
+    return 300 + sum(int(v.nbytes) for v in vars(sums).values() if isinstance(v, np.ndarray))
+
+
+PART_CACHE_BYTES = 128 * 1024 * 1024
+_parts = _DecodedParts(PART_CACHE_BYTES)
+_IN_CHUNK = 500  # ids per IN (...) when fetching the parts not cached
 
 
 def read_parts(
     session: Session, *, model: MonitoredModel, blocks: range, model_version: str | None
 ) -> dict[int, list[_Part]]:
-    """The parts of each block in ``blocks``: one read."""
-    stmt = select(
-        PerformancePart.block,
-        PerformancePart.kind,
-        PerformancePart.reference_id,
-        PerformancePart.sums,
-        PerformancePart.first_ts,
-        PerformancePart.last_ts,
-    ).where(
+    """The parts of each block in ``blocks``, decoded.
+
+    One read of the parts' keys; their sums come from the decoded-part cache,
+    and only the parts not seen before are fetched and decoded (a second query).
+    """
+    where = [
         PerformancePart.model_id == model.id,
         PerformancePart.block >= blocks.start,
         PerformancePart.block < blocks.stop,
-    )
+    ]
     if model_version is not None:
-        stmt = stmt.where(PerformancePart.model_version == model_version)
+        where.append(PerformancePart.model_version == model_version)
+    # created_at as the driver gives it (a cache key, never parsed by SQLAlchemy: parsing a
+    # timestamp per part was most of a read on SQLite); timestamps once per block
+    rows = session.execute(
+        select(
+            PerformancePart.id,
+            PerformancePart.block,
+            PerformancePart.kind,
+            PerformancePart.reference_id,
+            type_coerce(PerformancePart.created_at, String).label("created_at"),
+        ).where(*where)
+    ).all()
+    spans = {
+        int(block): (first, last)
+        for block, first, last in session.execute(
+            select(
+                PerformancePart.block,
+                func.min(PerformancePart.first_ts),
+                func.max(PerformancePart.last_ts),
+            )
+            .where(*where)
+            .group_by(PerformancePart.block)
+        )
+    }
+    database = session.get_bind().engine.url.render_as_string()
+    decoded: dict[int, Any] = {}
+    missing: list[int] = []
+
+    def key(row: Any) -> tuple[Any, ...]:
+        return (database, model.id, int(row.id), row.kind, int(row.block), row.created_at)
+
+    for row in rows:
+        hit = _parts.get(key(row))
+        if hit is None:
+            missing.append(int(row.id))
+        else:
+            decoded[int(row.id)] = hit
+    if missing:
+        by_id = {int(row.id): row for row in rows}
+        for i in range(0, len(missing), _IN_CHUNK):
+            fetched = session.execute(
+                select(PerformancePart.id, PerformancePart.sums).where(
+                    PerformancePart.id.in_(missing[i : i + _IN_CHUNK])
+                )
+            )
+            for pid, data in fetched:
+                row = by_id[int(pid)]
+                sums = _decode(model.task, row.kind, data)
+                decoded[int(pid)] = sums
+                _parts.put(key(row), sums)
     out: dict[int, list[_Part]] = defaultdict(list)
-    for block, kind, reference_id, data, first, last in session.execute(stmt):
-        out[int(block)].append(_Part(int(block), kind, int(reference_id or 0), data, first, last))
+    for row in rows:
+        sums = decoded.get(int(row.id))
+        if sums is None:  # deleted between the two reads (compaction): merged into a new part
+            continue
+        first, last = spans.get(int(row.block), (None, None))
+        out[int(row.block)].append(
+            _Part(int(row.block), row.kind, int(row.reference_id or 0), sums, first, last)
+        )
     return dict(out)
 
 
-def sum_audit(documents: Sequence[dict[str, Any]]) -> AuditSums:
-    """Many AuditSums documents added at once: one numpy sum per stratum (monitors'
-    AuditSums has no ``sum_json``; this is its counterpart)."""
-    strata: dict[str, list[Any]] = defaultdict(list)
-    for doc in documents:
-        for name, values in doc["strata"].items():
-            strata[name].append(values)
-    summed = {
-        name: np.sum(np.asarray(v, dtype=np.float64), axis=0).tolist() for name, v in strata.items()
-    }
-    return AuditSums.from_json({"kind": "audit", "version": 1, "strata": summed})
+def sum_audit(items: Sequence[AuditSums]) -> AuditSums:
+    """Many AuditSums added at once: one accumulation per stratum."""
+    strata: dict[str, Any] = {}
+    for item in items:
+        for name, values in item.strata.items():
+            have = strata.get(name)
+            strata[name] = values.copy() if have is None else have + values
+    return AuditSums(strata)
 
 
 def window_sums(task: str, parts: Sequence[_Part]) -> BlockSums:
-    """A window's sums from its blocks' parts: each kind's documents added at once."""
-    docs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    estimated: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    """A window's sums from its blocks' decoded parts: each kind's added at once."""
+    docs: dict[str, list[Any]] = defaultdict(list)
+    estimated: dict[int, list[Any]] = defaultdict(list)
     for part in parts:
         if part.kind == ESTIMATED:
             estimated[part.reference_id].append(part.sums)
@@ -151,8 +256,8 @@ def window_sums(task: str, parts: Sequence[_Part]) -> BlockSums:
         population=sum_audit(docs[POPULATION]) if docs[POPULATION] else None,
         audited=sum_audit(docs[AUDITED]) if docs[AUDITED] else None,
         drift_sample=sum_audit(docs[DRIFT_SAMPLE]) if docs[DRIFT_SAMPLE] else None,
-        realized=realized_cls.sum_json(docs[REALIZED]) if docs[REALIZED] else None,
-        estimated={ref: estimated_cls.sum_json(d) for ref, d in estimated.items()},
+        realized=realized_cls.sum_all(docs[REALIZED]) if docs[REALIZED] else None,
+        estimated={ref: estimated_cls.sum_all(d) for ref, d in estimated.items()},
         first_ts=min(firsts) if firsts else None,
         last_ts=max(lasts) if lasts else None,
     )
@@ -511,6 +616,9 @@ def compact(session: Session, *, model: MonitoredModel, before_block: int) -> in
                 created_at=max(p.created_at for p in parts),
             )
         )
+        # inserted before the old parts go: the newest id stays alive, so SQLite never
+        # hands a deleted part's id to a new one (decoded parts are cached by id)
+        session.flush()
         session.execute(
             delete(PerformancePart).where(PerformancePart.id.in_([p.id for p in parts]))
         )

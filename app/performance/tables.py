@@ -35,7 +35,22 @@ class PerformancePart(Base):
     """
 
     __tablename__ = "performance_parts"
-    __table_args__ = (Index("ix_performance_parts_lookup", "model_id", "block"),)
+    # covering: a window read takes these columns without the rows' sums (which come
+    # from the decoded-part cache, app.performance.service.read_parts)
+    __table_args__ = (
+        Index(
+            "ix_performance_parts_read",
+            "model_id",
+            "block",
+            "kind",
+            "model_version",
+            "reference_id",
+            "first_ts",
+            "last_ts",
+            "created_at",
+            "id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))

@@ -122,6 +122,32 @@ class Summable(Additive):
         return cls(**values)
 
     @classmethod
+    def sum_all(cls, items: Sequence[Self]) -> Self:
+        """The sum of many decoded sums at once: one accumulation per field, no
+        intermediate objects (a window of cached blocks)."""
+        if not items:
+            raise ValueError(f"no {cls.__name__} to add up")
+        first = items[0]
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            value = getattr(first, f.name)
+            if f.name in cls._shape_fields:
+                if any(getattr(item, f.name) != value for item in items):
+                    raise ValueError(f"cannot add {cls.__name__} sums with different {f.name}")
+                values[f.name] = value
+            elif isinstance(value, np.ndarray):
+                total = value.copy()
+                for item in items[1:]:
+                    other = getattr(item, f.name)
+                    if other.shape != total.shape:
+                        raise ValueError(f"cannot add {cls.__name__} sums: {f.name} shapes differ")
+                    total += other
+                values[f.name] = total
+            else:
+                values[f.name] = float(sum(getattr(item, f.name) for item in items))
+        return cls(**values)
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
         """Rebuild from :meth:`to_json`'s dict."""
         if data.get("kind") != cls._kind:

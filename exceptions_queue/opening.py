@@ -1,7 +1,8 @@
 """Opening tickets: what the rules, drift and feedback ask for, in one bulk insert.
 
 Creation is idempotent (one ticket per model, kind and group key) and
-budgeted: beyond a model's tickets-per-hour the budgeted kinds are counted as
+budgeted: with a label budget, flagged records are drawn by value
+(:func:`exceptions_queue.sampling.admit`) and those not drawn are counted as
 suppressed instead of opened.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from exceptions_queue import repository, sampling, states
@@ -41,6 +43,9 @@ class NewTicket:
     # record was chosen (None: not a probability sample) and its stratum
     inclusion_probability: float | None = None
     sampling_stratum: str | None = None
+    # what labelling the record is worth to the model (monitors.sampling.record_value):
+    # a budget draws flagged records in proportion to it
+    value: float | None = None
 
 
 @dataclass
@@ -91,17 +96,18 @@ def open_tickets(
     model_id: int,
     candidates: Sequence[NewTicket],
     now: dt.datetime,
-    budget: int | None = None,
+    budget: sampling.Budget | None = None,
+    rng: np.random.Generator | None = None,
 ) -> int:
     """Open ``candidates`` (one bulk insert); returns how many were opened.
 
-    With a ``budget`` (tickets per hour), budgeted kinds beyond it are not opened
-    but counted as suppressed, highest priority kept first. Tickets that already
+    With a label ``budget``, flagged records are drawn by value (``rng``: the
+    draw) and those not drawn are counted as suppressed. Tickets that already
     exist (same model, kind and group) are skipped: creation is idempotent.
     """
     hour = hour_of(now)
     admission = sampling.admit(
-        session, model_id=model_id, candidates=candidates, hour=hour, budget=budget
+        session, model_id=model_id, candidates=candidates, now=now, budget=budget, rng=rng
     )
     suppressed = admission.suppressed
     rows = [_row(model_id, c, now) for c in admission.admitted]
@@ -115,6 +121,7 @@ def open_tickets(
         hour=hour,
         opened=Counter(kind for _, kind in created),
         suppressed=suppressed,
+        expected=admission.expected,
     )
     return len(created)
 

@@ -39,9 +39,6 @@ from storage.tables import LabelSchema, MonitoredModel, Prediction
 T = Ticket.__table__
 _T = cast(Table, T)
 
-# Budgeted kinds: what rules open in bulk. Drift and label-QC tickets are never suppressed.
-BUDGETED: tuple[str, ...] = ("low_confidence", "audit", "data_quality", "feedback_mismatch")
-
 
 # --------------------------------------------------------------------------- creation
 def insert_tickets(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
@@ -75,9 +72,12 @@ def add_volume(
     hour: dt.datetime,
     opened: Mapping[str, int],
     suppressed: Mapping[str, int],
+    expected: Mapping[str, float] | None = None,
 ) -> None:
-    """Add to the hour's opened/suppressed counts, per kind (an upsert per kind)."""
-    kinds = sorted(set(opened) | set(suppressed))
+    """Add to the hour's opened/suppressed counts and expected spend, per kind (an upsert
+    per kind)."""
+    spend = expected or {}
+    kinds = sorted(set(opened) | set(suppressed) | set(spend))
     rows = [
         {
             "model_id": model_id,
@@ -85,9 +85,10 @@ def add_volume(
             "kind": k,
             "opened": opened.get(k, 0),
             "suppressed": suppressed.get(k, 0),
+            "expected": float(spend.get(k, 0.0)),
         }
         for k in kinds
-        if opened.get(k, 0) or suppressed.get(k, 0)
+        if opened.get(k, 0) or suppressed.get(k, 0) or spend.get(k, 0.0)
     ]
     if not rows:
         return
@@ -98,21 +99,10 @@ def add_volume(
         set_={
             "opened": table.c.opened + stmt.excluded.opened,
             "suppressed": table.c.suppressed + stmt.excluded.suppressed,
+            "expected": table.c.expected + stmt.excluded.expected,
         },
     )
     session.execute(stmt, rows)
-
-
-def volume_of_hour(
-    session: Session, *, model_id: int, hour: dt.datetime
-) -> dict[str, tuple[int, int]]:
-    """Tickets opened and suppressed for the model in this hour, per kind."""
-    rows = session.execute(
-        select(TicketVolume.kind, TicketVolume.opened, TicketVolume.suppressed).where(
-            TicketVolume.model_id == model_id, TicketVolume.hour == hour
-        )
-    )
-    return {str(kind): (int(opened), int(suppressed)) for kind, opened, suppressed in rows}
 
 
 def existing_groups(

@@ -6,21 +6,21 @@ from (``sampling_stratum``), so reviewers' labels give a design-unbiased estimat
 of the model's performance (Horvitz–Thompson, stratified; see
 docs/statistics.md). The strata are those of the rules:
 
-- ``flagged``: a confidence, margin or entropy rule fired; every such record is a
-  candidate, so its base probability is 1;
+- ``flagged``: a confidence, margin or entropy rule fired. Without a label
+  budget every such record becomes a ticket (probability 1). With one, the
+  budget is spent on them by **value-proportional Poisson sampling**
+  (:mod:`monitors.sampling`): record ``i`` of a batch is drawn with
+  ``π_i = min(1, c·v_i)``, its value ``v_i`` from uncertainty, novelty, an open
+  drift incident and diversity (computed by the caller, app/ingest/value.py),
+  and ``c`` set so the batch spends its share of what is left of the period's
+  budget (:func:`batch_share`). Every considered record's ``π_i`` is written to
+  ``sample_draws``, drawn or not; the drawn ones become tickets carrying it.
 - ``unflagged``: the rest, of which a random ``audit_rate`` share is drawn for
-  audit; base probability the audit rate in force.
-
-The hourly ticket budget then admits some candidates and suppresses the others;
-an admitted ticket's probability is its base probability times the share of its
-kind admitted in that hour so far (admitted / considered, as best known when it
-is created: later suppressions in the same hour are not written back).
+  audit, **outside the budget**: the unbiased sample is always there.
 
 Tickets that are not a probability sample (drift samples, feedback mismatches,
-data-quality groups) carry no probability and are never mixed into the audited
-estimate. :func:`admit` is the one place the budget is spent and the
-probability recorded: a different sampler (value-proportional sampling, say)
-replaces it and keeps the same columns.
+data-quality groups) carry no probability and always pass. :func:`admit` is
+the one place the budget is spent and the probabilities recorded.
 """
 
 from __future__ import annotations
@@ -29,11 +29,15 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from exceptions_queue import repository, states
+from exceptions_queue.tables import SampleDraw, TicketVolume
+from monitors.sampling import DEFAULT_FLOOR, inclusion_probabilities, poisson_sample
+from storage.options import ModelOptions
 
 if TYPE_CHECKING:
     from exceptions_queue.opening import NewTicket
@@ -46,13 +50,147 @@ PROBABILITY_STRATA = (FLAGGED, UNFLAGGED)
 DRIFT_SAMPLE = "drift_sample"
 FEEDBACK_MISMATCH = "feedback_mismatch"
 
+# the kinds a label budget is spent on (audits keep their own rate, outside it)
+BUDGETED: tuple[str, ...] = ("low_confidence",)
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+# how much history the hour-of-day arrival profile reads
+PROFILE_DAYS = 7
+# the observed rate's clock starts at least this far back (a first batch at 00:00:01
+# would otherwise say the rate is unbounded)
+MIN_ELAPSED = dt.timedelta(minutes=1)
+
+Period = Literal["hour", "day"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A model's label budget: ``labels`` per ``period``, spent in expectation."""
+
+    labels: int
+    period: Period = "hour"
+
+    @classmethod
+    def of(cls, options: ModelOptions) -> Budget | None:
+        if options.ticket_budget_per_day is not None:
+            return cls(options.ticket_budget_per_day, "day")
+        if options.ticket_budget_per_hour is not None:
+            return cls(options.ticket_budget_per_hour, "hour")
+        return None
+
+    def start(self, now: dt.datetime) -> dt.datetime:
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        return hour if self.period == "hour" else hour.replace(hour=0)
+
+    def end(self, now: dt.datetime) -> dt.datetime:
+        return self.start(now) + (HOUR if self.period == "hour" else DAY)
+
 
 @dataclass(frozen=True)
 class Admission:
-    """What the budget let through: the tickets to open, and per kind how many it held back."""
+    """What the budget let through: the tickets to open, per kind how many it held back,
+    and the budget spent in expectation (the sum of the considered records' π)."""
 
     admitted: list[NewTicket]
     suppressed: Counter[str]
+    expected: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a batch's share of the budget was set (see :func:`batch_share`)."""
+
+    spent: float  # expected labels spent in the period before this batch
+    remaining: float  # budget left
+    candidates: int  # this batch's
+    expected_later: float  # candidates expected in the rest of the period
+    share: float  # this batch's expected labels
+
+
+def spent(session: Session, *, model_id: int, budget: Budget, now: dt.datetime) -> float:
+    """The budget spent in expectation in the current period (Σπ of the candidates so far)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(TicketVolume.expected), 0.0)).where(
+            TicketVolume.model_id == model_id,
+            TicketVolume.hour >= budget.start(now),
+            TicketVolume.hour < budget.end(now),
+            TicketVolume.kind.in_(BUDGETED),
+        )
+    )
+    return float(total or 0.0)
+
+
+def _considered_per_hour(
+    session: Session, *, model_id: int, since: dt.datetime
+) -> dict[dt.datetime, int]:
+    rows = session.execute(
+        select(TicketVolume.hour, TicketVolume.opened + TicketVolume.suppressed).where(
+            TicketVolume.model_id == model_id,
+            TicketVolume.hour >= since,
+            TicketVolume.kind.in_(BUDGETED),
+        )
+    )
+    out: dict[dt.datetime, int] = {}
+    for hour, n in rows:
+        out[hour] = out.get(hour, 0) + int(n)
+    return out
+
+
+def expected_later(
+    session: Session, *, model_id: int, budget: Budget, now: dt.datetime, arriving: int
+) -> float:
+    """Candidates expected in the rest of the budget's period, after the ``arriving`` ones.
+
+    The larger of two forecasts (the smaller would spend the budget early and
+    leave later records tiny probabilities): the **hour-of-day profile** (the
+    mean count of each hour of the day over the last ``PROFILE_DAYS`` days, once a
+    day of history exists; before that the last complete hour's count, as a
+    flat rate) summed over what is left of the period, and the **rate observed
+    so far in the period** (this batch included) carried to its end.
+    """
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    history = _considered_per_hour(session, model_id=model_id, since=hour - PROFILE_DAYS * DAY)
+    start, end = budget.start(now), budget.end(now)
+    left_hours = (end - now) / HOUR
+    so_far = sum(n for h, n in history.items() if start <= h < end) + arriving
+    elapsed = max(now - start, MIN_ELAPSED) / HOUR
+    observed = so_far / elapsed * left_hours
+    past = {h: n for h, n in history.items() if h < hour}
+    if not past:
+        return observed
+    first = min(past)
+    days = (hour - first) // DAY
+    if days >= 1:
+        profile = np.zeros(24)
+        for h, n in past.items():
+            profile[h.hour] += n
+        profile /= min(days, PROFILE_DAYS)
+    else:
+        profile = np.full(24, float(past.get(hour - HOUR, 0)))
+    forecast = 0.0
+    t = now
+    while t < end:
+        nxt = min(t.replace(minute=0, second=0, microsecond=0) + HOUR, end)
+        forecast += float(profile[t.hour]) * ((nxt - t) / HOUR)
+        t = nxt
+    return max(forecast, observed)
+
+
+def batch_share(
+    session: Session, *, model_id: int, budget: Budget, now: dt.datetime, candidates: int
+) -> Pace:
+    """This batch's share of the budget: the rest of the period's budget in proportion to
+    the batch's candidates among those expected until the period ends.
+
+    ``share = R · n / (n + L)``: ``R`` the budget not yet spent in expectation,
+    ``n`` the batch's candidates, ``L`` those expected later (:func:`expected_later`).
+    While ``L > 0`` some budget is always left, so no later record gets π = 0.
+    """
+    used = spent(session, model_id=model_id, budget=budget, now=now)
+    remaining = max(0.0, budget.labels - used)
+    later = expected_later(session, model_id=model_id, budget=budget, now=now, arriving=candidates)
+    share = remaining * candidates / (candidates + later) if candidates else 0.0
+    return Pace(used, remaining, candidates, later, share)
 
 
 def admit(
@@ -60,35 +198,51 @@ def admit(
     *,
     model_id: int,
     candidates: Sequence[NewTicket],
-    hour: dt.datetime,
-    budget: int | None,
+    now: dt.datetime,
+    budget: Budget | None,
+    rng: np.random.Generator | None = None,
 ) -> Admission:
-    """Spend the hour's ticket ``budget`` on ``candidates``; record each admitted one's probability.
+    """Spend the period's label ``budget`` on ``candidates``; record every considered π.
 
-    Budgeted kinds beyond the budget are suppressed, highest priority kept first
-    (in arrival order within a kind); kinds outside the budget always pass.
+    Budgeted kinds (flagged records) are drawn by Poisson sampling with
+    probability proportional to their ``value`` (a candidate without one counts
+    the floor value), within this batch's share of the budget; the others pass.
     """
-    budgeted = [c for c in candidates if c.kind in repository.BUDGETED]
-    free = [c for c in candidates if c.kind not in repository.BUDGETED]
+    budgeted = [c for c in candidates if c.kind in BUDGETED]
+    free = [c for c in candidates if c.kind not in BUDGETED]
     if budget is None or not budgeted:
-        return Admission([*free, *budgeted], Counter())
-    volume = repository.volume_of_hour(session, model_id=model_id, hour=hour)
-    used = sum(opened for kind, (opened, _) in volume.items() if kind in repository.BUDGETED)
-    room = max(0, budget - used)
-    ranked = sorted(budgeted, key=lambda c: -states.PRIORITY[c.kind])
-    keep, held = ranked[:room], ranked[room:]
-    suppressed: Counter[str] = Counter(c.kind for c in held)
-    if not suppressed and not any(s for _, s in volume.values()):
-        return Admission([*free, *keep], suppressed)
-    considered: Counter[str] = Counter(c.kind for c in budgeted)
-    share: dict[str, float] = {}
-    for kind, n in considered.items():
-        opened, before = volume.get(kind, (0, 0))
-        share[kind] = (opened + n - suppressed[kind]) / (opened + before + n)
-    scaled = [
-        c
-        if c.inclusion_probability is None
-        else replace(c, inclusion_probability=c.inclusion_probability * share[c.kind])
-        for c in keep
+        return Admission([*free, *budgeted], Counter(), {})
+    values = np.array(
+        [DEFAULT_FLOOR if c.value is None else c.value for c in budgeted], dtype=np.float64
+    )
+    pace = batch_share(session, model_id=model_id, budget=budget, now=now, candidates=len(values))
+    pi = inclusion_probabilities(values, pace.share)
+    drawn = poisson_sample(pi, rng if rng is not None else np.random.default_rng())
+    draws = [
+        {
+            "model_id": model_id,
+            "prediction_id": c.prediction_id,
+            "kind": c.kind,
+            "stratum": c.sampling_stratum or FLAGGED,
+            "value": float(v),
+            "inclusion_probability": float(p),
+            "sampled": bool(d),
+            "at": now,
+        }
+        for c, v, p, d in zip(budgeted, values, pi, drawn, strict=True)
+        if c.prediction_id is not None
     ]
-    return Admission([*free, *scaled], suppressed)
+    if draws:
+        session.execute(insert(SampleDraw), draws)
+    keep = [
+        replace(c, inclusion_probability=(c.inclusion_probability or 1.0) * float(p))
+        for c, p, d in zip(budgeted, pi, drawn, strict=True)
+        if d
+    ]
+    suppressed: Counter[str] = Counter(
+        c.kind for c, d in zip(budgeted, drawn, strict=True) if not d
+    )
+    expected: dict[str, float] = {}
+    for c, p in zip(budgeted, pi, strict=True):
+        expected[c.kind] = expected.get(c.kind, 0.0) + float(p)
+    return Admission([*free, *keep], suppressed, expected)

@@ -158,7 +158,11 @@ class Label(Base):
 
 
 class TicketVolume(Base):
-    """Tickets opened and suppressed (over the hourly budget), per model, kind and hour."""
+    """Tickets opened and suppressed (not drawn by the budget), per model, kind and hour.
+
+    ``expected`` is the budget this hour's candidates of the kind spent in
+    expectation: the sum of their inclusion probabilities (exceptions_queue.sampling).
+    """
 
     __tablename__ = "ticket_volume"
 
@@ -169,6 +173,31 @@ class TicketVolume(Base):
     kind: Mapped[str] = mapped_column(String(30), primary_key=True)
     opened: Mapped[int] = mapped_column(BigInteger, default=0)
     suppressed: Mapped[int] = mapped_column(BigInteger, default=0)
+    expected: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+
+
+class SampleDraw(Base):
+    """One record a budget considered: its value, inclusion probability, and whether drawn.
+
+    Written for every flagged record of a model with a label budget (a drawn one
+    also has its ticket); the tickets of records outside the budget carry their
+    probability themselves.
+    """
+
+    __tablename__ = "sample_draws"
+    __table_args__ = (Index("ix_sample_draws_model_id_at", "model_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    prediction_id: Mapped[int] = mapped_column(
+        ForeignKey("predictions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(30))
+    stratum: Mapped[str] = mapped_column(String(30))
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    inclusion_probability: Mapped[float] = mapped_column(Float)
+    sampled: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class LabelCounter(Base):

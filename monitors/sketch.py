@@ -151,6 +151,17 @@ class FeatureSketch:
         out += np.bincount(codes, minlength=self.size).astype(np.int64)
         return out
 
+    def codes(self, values: npt.ArrayLike) -> npt.NDArray[np.intp]:
+        """Each value's counter: an index into this feature's counts (missing last).
+
+        >>> x = FeatureSketch("x", "numerical", edges=(0.0, 1.0))
+        >>> x.codes([-1.0, 0.5, 2.0, np.nan]).tolist()
+        [0, 1, 2, 3]
+        """
+        if self.kind == "numerical":
+            return self._numerical_codes(values)
+        return self._categorical_codes(values)
+
     def _numerical_codes(self, values: npt.ArrayLike) -> npt.NDArray[np.intp]:
         x = np.asarray(values, dtype=np.float64).ravel()
         edges = np.asarray(self.edges, dtype=np.float64)

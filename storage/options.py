@@ -38,7 +38,15 @@ class ModelOptions(BaseModel):
     )
     ticket_budget_per_hour: Annotated[int, Field(ge=0)] | None = Field(
         default=None,
-        description="At most this many tickets per hour; the rest are counted as suppressed.",
+        description=(
+            "Label budget: this many flagged records per hour become tickets in expectation, "
+            "drawn with probability proportional to their value; the rest are counted as "
+            "suppressed. Audits keep their own rate, outside the budget."
+        ),
+    )
+    ticket_budget_per_day: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="The label budget per UTC day instead of per hour (not both).",
     )
     drift_sample_size: Annotated[int, Field(ge=1, le=500)] = 20
     out_of_range_tolerance: Annotated[float, Field(ge=0)] = Field(
@@ -57,4 +65,6 @@ class ModelOptions(BaseModel):
     def _consistent(self) -> ModelOptions:
         if self.incident_open_after > self.incident_of_last:
             raise ValueError("incident_open_after cannot exceed incident_of_last")
+        if self.ticket_budget_per_hour is not None and self.ticket_budget_per_day is not None:
+            raise ValueError("set ticket_budget_per_hour or ticket_budget_per_day, not both")
         return self

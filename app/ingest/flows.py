@@ -40,6 +40,7 @@ from app.ingest.store import (
     store_postgres,
     store_sqlite,
 )
+from app.ingest.value import flagged_values
 from app.performance import blocks as performance
 from exceptions_queue import repository, sampling, service
 from exceptions_queue.rules import Findings, RuleConfig, evaluate
@@ -163,9 +164,13 @@ def _candidates(
     id_of: Mapping[int, int],
     client_ids: Sequence[str],
     outputs: Sequence[Any],
+    values: npt.NDArray[np.float64] | None = None,
 ) -> tuple[list[service.NewTicket], list[service.QualityGroup]]:
-    """Tickets for the stored records; ``id_of`` maps a batch position to its new row's id."""
-    new = _low_confidence(found, config, id_of, client_ids, outputs)
+    """Tickets for the stored records; ``id_of`` maps a batch position to its new row's id.
+
+    ``values`` (one per flagged record) are what a label budget samples them by.
+    """
+    new = _low_confidence(found, config, id_of, client_ids, outputs, values)
     new += _audits(found, config, id_of, client_ids, outputs)
     return new, _quality_groups(found, id_of, client_ids)
 
@@ -176,6 +181,7 @@ def _low_confidence(
     id_of: Mapping[int, int],
     client_ids: Sequence[str],
     outputs: Sequence[Any],
+    values: npt.NDArray[np.float64] | None,
 ) -> list[service.NewTicket]:
     low = found.low_confidence
     thresholds = {
@@ -209,6 +215,7 @@ def _low_confidence(
                 client_id=client_ids[j],
                 inclusion_probability=1.0,
                 sampling_stratum=sampling.FLAGGED,
+                value=None if values is None else float(values[k]),
             )
         )
     return new
@@ -286,8 +293,14 @@ def on_batch_stored(
         session, model, stored, flagged=findings.found.low_confidence.positions, now=now
     )
     id_of = dict(zip(stored.new_positions.tolist(), stored.prediction_ids, strict=True))
+    budget = sampling.Budget.of(service.options_of(model))
+    values = (
+        flagged_values(session, model, batch, findings.found, findings.config)
+        if budget is not None
+        else None
+    )
     new, groups = _candidates(
-        findings.found, findings.config, id_of, batch.client_ids, batch.outputs
+        findings.found, findings.config, id_of, batch.client_ids, batch.outputs, values
     )
     if not groups and not new:
         return 0
@@ -300,12 +313,14 @@ def on_batch_stored(
     if not new:
         return 0
     return service.open_tickets(
-        session,
-        model_id=model.id,
-        candidates=new,
-        now=now,
-        budget=service.options_of(model).ticket_budget_per_hour,
+        session, model_id=model.id, candidates=new, now=now, budget=budget, rng=_rng(model, batch)
     )
+
+
+def _rng(model: MonitoredModel, batch: ValidatedBatch) -> np.random.Generator:
+    """The budget's draw, seeded by the batch (like the audit's): reproducible from the rows."""
+    first = zlib.crc32(batch.client_ids[0].encode()) if batch.client_ids else 0
+    return np.random.default_rng([model.id, first, 1])
 
 
 @dataclass
@@ -409,10 +424,5 @@ def on_feedback(
     if not new:
         return 0
     advisory_lock(session, LockKey.TICKETS, item=model.id, wait=True)
-    return service.open_tickets(
-        session,
-        model_id=model.id,
-        candidates=new,
-        now=now,
-        budget=service.options_of(model).ticket_budget_per_hour,
-    )
+    # feedback mismatches are outside the label budget: every one is opened
+    return service.open_tickets(session, model_id=model.id, candidates=new, now=now)

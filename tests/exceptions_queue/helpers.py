@@ -108,3 +108,13 @@ def open_incident(
             ),
             settings=get_settings(),
         )
+
+
+def pin_ingest_clock(monkeypatch: Any, *, minute: int = 59) -> dt.datetime:
+    """Ingest's clock fixed in the last hour at ``minute``: a label budget's share of each
+    batch depends on how much of the hour is left, so tests pin it."""
+    from app.ingest import endpoints as ingest_endpoints
+
+    at = (utcnow() - dt.timedelta(hours=1)).replace(minute=minute, second=0, microsecond=0)
+    monkeypatch.setattr(ingest_endpoints, "utcnow", lambda: at)
+    return at

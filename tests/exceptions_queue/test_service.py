@@ -12,12 +12,13 @@ from app.db import Database
 from app.tickets import views
 from exceptions_queue import service, states
 from exceptions_queue.errors import InvalidInput, TicketConflict, TicketNotFound
-from exceptions_queue.tables import Label, Ticket, TicketEvent
+from exceptions_queue.tables import Label, SampleDraw, Ticket, TicketEvent
 from storage.base import utcnow
 from tests.exceptions_queue.helpers import (
     actor,
     model_id,
     open_incident,
+    pin_ingest_clock,
     post,
     prediction_ids,
     seed,
@@ -240,19 +241,38 @@ def test_ingest_rules_open_tickets_idempotently(client: TestClient, db: Database
     assert confident["exceptions"] == 0
 
 
-def test_hourly_budget_suppresses_and_counts(client: TestClient, db: Database) -> None:
+def test_a_budget_draws_flagged_records_and_counts_the_rest_as_suppressed(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pin_ingest_clock(monkeypatch, minute=30)
     seed(client, 0, ticket_budget_per_hour=5)
-    assert post(client, 3)["exceptions"] == 3
-    assert post(client, 4, seed=2)["exceptions"] == 2
-    assert post(client, 2, seed=3)["exceptions"] == 0
-    assert len(tickets(db)) == 5
+    opened = sum(post(client, 20, seed=s, prefix=f"b{s}")["exceptions"] for s in range(3))
+    assert 0 < opened < 60
     with db.session(readonly=True) as s:
+        draws = s.scalars(select(SampleDraw)).all()
         summary = views.summary(s, now=utcnow())
-    assert summary.suppressed_total == 4
-    assert [(x.kind, x.count) for x in summary.suppressed] == [("low_confidence", 4)]
+    # every flagged record was considered and has its probability, drawn or not
+    assert len(draws) == 60 and all(0 < d.inclusion_probability <= 1 for d in draws)
+    assert sum(d.sampled for d in draws) == opened == len(tickets(db))
+    assert sum(d.inclusion_probability for d in draws) <= 5 + 1e-9
+    assert summary.suppressed_total == 60 - opened
+    assert [(x.kind, x.count) for x in summary.suppressed] == [("low_confidence", 60 - opened)]
+    by_prediction = {d.prediction_id: d.inclusion_probability for d in draws if d.sampled}
+    assert {t.prediction_id: t.inclusion_probability for t in tickets(db)} == pytest.approx(
+        by_prediction
+    )
     # drift is never suppressed
     open_incident(db)
     assert len(tickets(db, kind="drift")) == 1
+
+
+def test_without_a_budget_every_flagged_record_is_a_ticket(
+    client: TestClient, db: Database
+) -> None:
+    seed(client, 7)
+    assert {t.inclusion_probability for t in tickets(db)} == {1.0}
+    with db.session(readonly=True) as s:
+        assert s.scalars(select(SampleDraw)).all() == []
 
 
 def test_a_batch_resent_with_new_records_opens_tickets_for_the_new_ones_only(

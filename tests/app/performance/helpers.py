@@ -91,3 +91,22 @@ def windows(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     items: list[dict[str, Any]] = r.json()["items"]
     return items
+
+
+def resolve_with_truth(
+    client: httpx.Client, headers: dict[str, str], truth_of: dict[str, str]
+) -> int:
+    """Claim and resolve every waiting ticket with its record's true label; returns how many."""
+    done = 0
+    while True:
+        r = client.post("/v1/tickets/claim", headers=headers)
+        if r.status_code == 204:
+            return done
+        t = r.json()
+        r = client.post(
+            f"/v1/tickets/{t['id']}/resolve",
+            headers=headers,
+            json={"label": truth_of[t["prediction_id"]]},
+        )
+        assert r.status_code == 200, r.text
+        done += 1

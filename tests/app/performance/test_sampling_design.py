@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from app.db import Database
-from tests.exceptions_queue.helpers import open_incident, post, prediction_ids, seed, tickets
+from exceptions_queue.tables import SampleDraw
+from tests.exceptions_queue.helpers import (
+    open_incident,
+    pin_ingest_clock,
+    prediction_ids,
+    seed,
+    tickets,
+)
 from tests.factories import create_model, predictions
 
 
@@ -41,21 +50,39 @@ def test_audit_tickets_carry_the_audit_rate(client: TestClient) -> None:
     }
 
 
-def test_budget_lowers_the_probability_to_the_share_admitted(client: TestClient) -> None:
-    seed(client, 0, ticket_budget_per_hour=12)
-    post(client, 8, prefix="a")  # 8 flagged, 12 of budget: all admitted
-    post(client, 8, prefix="b")  # 4 of 8 admitted: 12 admitted of 16 considered this hour
-    items = sorted(_tickets(client, kind="low_confidence"), key=lambda t: t["id"])
-    assert len(items) == 12
-    assert [t["inclusion_probability"] for t in items[:8]] == [1.0] * 8
-    assert [t["inclusion_probability"] for t in items[8:]] == [0.75] * 4
-    post(client, 4, prefix="c")  # budget spent: nothing admitted, nothing recorded
-    assert len(_tickets(client, kind="low_confidence")) == 12
+def test_a_budget_draws_flagged_records_by_value(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pin_ingest_clock(monkeypatch)
+    seed(client, 0, ticket_budget_per_hour=6)
+    # the less confident, the more a label is worth: confidence 0.3 (uncertainty 1.0)
+    # against 0.55 (0.9), each record alone in its group (no reference: no bins)
+    rows = predictions(40, prefix="unsure", confidence=0.3) + predictions(
+        40, prefix="surer", confidence=0.55, seed=2
+    )
+    r = client.post("/v1/models/churn/predictions", json={"predictions": rows})
+    assert r.status_code == 202, r.text
+    with db.session(readonly=True) as s:
+        draws = s.scalars(select(SampleDraw)).all()
+    assert len(draws) == 80
+    by_value = {round(d.value, 6): d.inclusion_probability for d in draws}
+    assert sorted(by_value) == [0.95, 1.05]  # floor 0.05 + uncertainty
+    assert by_value[1.05] / by_value[0.95] == pytest.approx(1.05 / 0.95)
+    total = sum(d.inclusion_probability for d in draws)
+    assert 0 < total <= 6
+    items = _tickets(client, kind="low_confidence")
+    assert len(items) == sum(d.sampled for d in draws)
+    assert {round(t["inclusion_probability"], 9) for t in items} <= {
+        round(p, 9) for p in by_value.values()
+    }
+    assert all(t["inclusion_probability"] < 1 for t in items)
 
 
-def test_budget_scales_the_audit_rate(client: TestClient) -> None:
-    seed(client, 0, ticket_budget_per_hour=10, audit_rate=0.5)
-    # 6 flagged (priority over audits) and ~half of 40 confident ones drawn for audit
+def test_audits_keep_their_rate_outside_the_budget(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pin_ingest_clock(monkeypatch)
+    seed(client, 0, ticket_budget_per_hour=1, audit_rate=0.5)
     r = client.post(
         "/v1/models/churn/predictions",
         json={
@@ -64,13 +91,11 @@ def test_budget_scales_the_audit_rate(client: TestClient) -> None:
         },
     )
     assert r.status_code == 202, r.text
-    flagged = _tickets(client, kind="low_confidence")
     audits = _tickets(client, kind="audit")
-    assert len(flagged) == 6 and len(audits) == 4
-    assert {t["inclusion_probability"] for t in flagged} == {1.0}
-    drawn = len(audits) + _suppressed_audits(client)
-    assert drawn > 4
-    assert {t["inclusion_probability"] for t in audits} == {0.5 * 4 / drawn}
+    assert 10 <= len(audits) <= 30  # half of 40, drawn: not capped by the budget of 1
+    assert {t["inclusion_probability"] for t in audits} == {0.5}
+    assert _suppressed_audits(client) == 0
+    assert all(t["inclusion_probability"] < 1 for t in _tickets(client, kind="low_confidence"))
 
 
 def _suppressed_audits(client: TestClient) -> int:

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.app.tickets.test_training import read
-from tests.exceptions_queue.helpers import post, seed
+from tests.exceptions_queue.helpers import pin_ingest_clock, post, seed
 from tests.factories import make_key
 
 
@@ -23,12 +23,21 @@ def _resolve_all(client: TestClient, who: dict[str, str], label: str = "churn") 
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
-def test_feedback_and_labels_with_source_and_weight(client: TestClient, fmt: str) -> None:
-    seed(client, 0, ticket_budget_per_hour=12)
-    post(client, 8, prefix="a")  # admitted whole: probability 1
-    post(client, 8, prefix="b")  # 4 of 8 admitted: 12 of 16 so far, probability 0.75
+def test_feedback_and_labels_with_source_and_weight(
+    client: TestClient, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pin_ingest_clock(monkeypatch)
+    seed(client, 0, ticket_budget_per_hour=5)
+    post(client, 8, prefix="a")
+    post(client, 8, prefix="b")
+    monkeypatch.undo()  # the feedback below comes after the reviews
+    probability = {
+        t["prediction_id"]: t["inclusion_probability"]
+        for t in client.get("/v1/tickets", params={"limit": 100}).json()["items"]
+    }
+    assert probability and all(0 < p < 1 for p in probability.values())  # drawn by value
     ana = make_key(client, "review", name="ana")
-    assert len(_resolve_all(client, ana)) == 12
+    assert len(_resolve_all(client, ana)) == len(probability)
     r = client.post(
         "/v1/models/churn/feedback",
         json={"feedback": [{"id": "a-1-0", "label": "stay"}, {"id": "b-1-7", "label": "churn"}]},
@@ -37,9 +46,9 @@ def test_feedback_and_labels_with_source_and_weight(client: TestClient, fmt: str
     rows = read(client, fmt)
     human = [x for x in rows if x["source"] == "review"]
     feedback = [x for x in rows if x["source"] == "feedback"]
-    assert len(human) == 12 and len(feedback) == 2
-    weights = sorted(round(float(x["weight"]), 6) for x in human)
-    assert weights == [1.0] * 8 + [round(1 / 0.75, 6)] * 4
+    assert len(human) == len(probability) and len(feedback) == 2
+    for x in human:
+        assert float(x["weight"]) == pytest.approx(1 / probability[x["prediction_id"]], rel=1e-6)
     assert {x["prediction_id"]: x["label"] for x in feedback} == {
         "a-1-0": "stay",
         "b-1-7": "churn",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.db import Database
+from app.ingest import endpoints as ingest_endpoints
+from storage.base import utcnow
 from tests.exceptions_queue.helpers import open_incident, prediction_ids, seed
 from tests.factories import make_key
 
@@ -271,19 +274,31 @@ def test_drift_ticket_takes_several_labels(
     assert r.json()["resolution"]["labels"] == [{"prediction_id": "req-1-0", "label": "churn"}]
 
 
-def test_summary_and_metrics(client: TestClient, ana: dict[str, str]) -> None:
-    seed(client, 4, ticket_budget_per_hour=3)
+def test_summary_and_metrics(
+    client: TestClient, ana: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # late in the hour the batch is expected to be its last: it gets nearly all the budget
+    late = (utcnow() - dt.timedelta(hours=1)).replace(minute=59, second=0, microsecond=0)
+    monkeypatch.setattr(ingest_endpoints, "utcnow", lambda: late)
+    seed(client, 12, ticket_budget_per_hour=6)
+    opened = len(client.get("/v1/tickets", headers=ana, params={"limit": 100}).json()["items"])
+    assert 0 < opened < 12  # drawn by value, about 6 in expectation
     t = claim(client, ana)
     client.post(f"/v1/tickets/{t['id']}/resolve", headers=ana, json={"label": "stay"})
     s = client.get("/v1/tickets/summary", headers=ana).json()
-    assert (s["open"], s["claimed"], s["suppressed_total"]) == (2, 0, 1)
+    assert (s["open"], s["claimed"], s["suppressed_total"]) == (opened - 1, 0, 12 - opened)
     assert s["queues"][0]["kind"] == "low_confidence" and s["oldest_open_age_seconds"] >= 0
     assert [(r["reviewer"].split(" ")[0], r["resolved"]) for r in s["finished_last_hour"]] == [
         ("ana", 1)
     ]
     text = client.get("/metrics").text
-    assert 'driftdesk_tickets{model="churn",kind="low_confidence",status="open"} 2' in text
-    assert 'driftdesk_tickets_suppressed{model="churn",kind="low_confidence"} 1' in text
+    assert (
+        f'driftdesk_tickets{{model="churn",kind="low_confidence",status="open"}} {opened - 1}'
+        in text
+    )
+    assert (
+        f'driftdesk_tickets_suppressed{{model="churn",kind="low_confidence"}} {12 - opened}' in text
+    )
     assert "driftdesk_tickets_oldest_open_age_seconds{" in text
     assert "driftdesk_tickets_finished_last_hour{" in text
 

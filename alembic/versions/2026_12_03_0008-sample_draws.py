@@ -1,7 +1,7 @@
 """label budget by value: every considered record's draw, the budget spent per hour
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03 15:00:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import storage.base
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,6 +10,7 @@ models for regressors. Without them, the estimate is null and ``note`` says why.
 from __future__ import annotations
 
 import functools
+import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -32,7 +33,12 @@ from monitors.performance import (
     labelled_regression,
     reference_metrics,
 )
+from monitors.performance.dle import MIN_ROWS as MIN_DLE_ROWS
 from storage.tables import MonitoredModel, Reference
+
+FITTING = "fitting"
+READY = "ready"
+FITTING_NOTE = "the label-free estimate's loss models are being fitted in the background"
 
 # Reserved columns of a reference's records besides features and outputs.
 LABEL = "__label__"
@@ -148,11 +154,33 @@ def _fit_regression(
     y_pred = np.asarray(predicted, dtype=np.float64)
     row.labelled_rows = int(np.isfinite(y_true).sum())
     row.metrics = _plain(reference_metrics(labelled_regression(y_true, y_pred)))
+    if row.labelled_rows < MIN_DLE_ROWS:
+        notes.append(
+            f"no label-free estimate (DLE): it needs at least {MIN_DLE_ROWS} reference rows "
+            f"with a true value and a prediction, got {row.labelled_rows}"
+        )
+        return
+    # the loss models take seconds to minutes: a background step fits them (fit_step)
     features = {f["name"]: columns.values[f["name"]] for f in model.features}
+    row.fit_data = pickle.dumps(
+        {"format": 1, "features": features, "y_true": y_true, "y_pred": y_pred},
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+    row.status = FITTING
+    notes.append(FITTING_NOTE)
+
+
+def fit_loss_model(data: bytes, *, seed: int) -> tuple[bytes | None, str | None]:
+    """Fit DLE's loss models from a reference's stored ``fit_data``: the models' bytes,
+    or None and why not."""
+    loaded = pickle.loads(data)  # only bytes this service's own fit() wrote
+    if not isinstance(loaded, dict) or loaded.get("format") != 1:
+        return None, "no label-free estimate (DLE): the stored training data is unreadable"
     try:
-        row.loss_model = fit_dle(features, y_true, y_pred, seed=model.id).to_bytes()
+        model = fit_dle(loaded["features"], loaded["y_true"], loaded["y_pred"], seed=seed)
     except ValueError as exc:
-        notes.append(f"no label-free estimate (DLE): {exc}")
+        return None, f"no label-free estimate (DLE): {exc}"
+    return model.to_bytes(), None
 
 
 def _plain(values: Mapping[str, float | None]) -> dict[str, float | None]:
@@ -162,13 +190,14 @@ def _plain(values: Mapping[str, float | None]) -> dict[str, float | None]:
 # --------------------------------------------------------------------------- the fitted, cached
 @dataclass(frozen=True)
 class Fitted:
-    """A reference's fitted performance, loaded (never changes once stored)."""
+    """A reference's fitted performance, loaded (never changes once ready)."""
 
     reference_id: int
     spec: ClassificationSpec | None
     loss_model: LossModel | None
     metrics: dict[str, float | None]
     note: str | None
+    status: str = READY
 
     @property
     def can_estimate(self) -> bool:
@@ -197,9 +226,29 @@ def fitted(session: Session, reference_id: int) -> Fitted | None:
         loss_model=LossModel.from_bytes(row.loss_model) if row.loss_model else None,
         metrics=dict(row.metrics or {}),
         note=row.note,
+        status=row.status,
     )
+    if row.status != READY:  # its loss models are on their way: read it again next time
+        return found
     with _lock:
         _cache[key] = found
         while len(_cache) > 32:
             _cache.popitem(last=False)
     return found
+
+
+def performance_of(session: Session, reference_id: int) -> dict[str, Any] | None:
+    """What GET /reference shows of the reference's performance fit: ``status`` (ready,
+    or fitting while DLE's loss models are fitted in the background), whether it can
+    estimate without labels, its own metrics and the note."""
+    row = session.scalar(
+        select(PerformanceReference).where(PerformanceReference.reference_id == reference_id)
+    )
+    if row is None:
+        return None
+    return {
+        "status": row.status,
+        "label_free_estimate": bool(row.spec or row.loss_model),
+        "metrics": dict(row.metrics or {}),
+        "note": row.note,
+    }

@@ -72,10 +72,12 @@ class PerformancePart(Base):
 class PerformanceReference(Base):
     """What a reference says about performance: the fitted calibration and its own metrics.
 
-    Fitted when the reference is set. ``spec`` (classification: classes, score bins,
-    the CBPE calibration) or ``loss_model`` (regression: DLE) are NULL when the
-    reference lacks what they need (``note`` says what); the label-free estimate
-    is then null.
+    Fitted when the reference is set, except DLE's loss models (seconds to minutes):
+    the upload stores what they need (``fit_data``, status ``fitting``) and a
+    background step fits them (:mod:`app.performance.fit_step`). ``spec``
+    (classification: classes, score bins, the CBPE calibration) or ``loss_model``
+    (regression: DLE) are NULL when the reference lacks what they need (``note``
+    says what); the label-free estimate is then null.
     """
 
     __tablename__ = "performance_references"
@@ -90,6 +92,13 @@ class PerformanceReference(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     labelled_rows: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    # ready | fitting (DLE's loss models are fitted by a background step from fit_data,
+    # the reference's features, predictions and labels, taken off the upload's request)
+    status: Mapped[str] = mapped_column(
+        String(20), default="ready", server_default="ready", index=True
+    )
+    fit_data: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -138,7 +138,7 @@ async def upload_reference(
                 max_rows=settings.max_reference_rows,
                 sample_rows=settings.reference_sample_rows,
             )
-            return reference.reference_out(ref)
+            return reference.reference_out(ref, session)
 
     return await run_in_threadpool(work)
 
@@ -171,11 +171,11 @@ def reference_from_window(
         sample_rows=settings.reference_sample_rows,
         window=(body.start, body.end),
     )
-    return reference.reference_out(ref)
+    return reference.reference_out(ref, session)
 
 
 @router.get("")
 def get_reference(name: str, session: SessionDep, _reader: ReaderDep) -> dict[str, Any]:
     """The current baseline's summary: rows, source, per-feature statistics."""
     model = catalog.get_model(session, name)
-    return reference.reference_out(reference.current_reference(session, model))
+    return reference.reference_out(reference.current_reference(session, model), session)

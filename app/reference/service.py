@@ -282,8 +282,8 @@ def set_reference(
     return ref
 
 
-def reference_out(ref: Reference) -> dict[str, Any]:
-    return {
+def reference_out(ref: Reference, session: Session | None = None) -> dict[str, Any]:
+    out = {
         "id": ref.id,
         "rows": ref.rows,
         "source": ref.source,
@@ -295,6 +295,9 @@ def reference_out(ref: Reference) -> dict[str, Any]:
         "prediction": ref.summary.get(PREDICTION),
         "confidence": ref.summary.get(CONFIDENCE),
     }
+    if session is not None:
+        out["performance"] = performance.performance_of(session, ref.id)
+    return out
 
 
 def current_reference(session: Session, model: MonitoredModel) -> Reference:

@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.db import Database
+from app.performance.fit_step import fit_pending
+from app.settings import Settings
 from storage.tables import Prediction
 from tests.app.performance.helpers import (
     feedback,
@@ -231,7 +233,7 @@ def test_concept_shift_is_suspected_when_labels_and_estimate_disagree(client: Te
     assert w["degraded"] is (realized["ci_high"] < 0.75)
 
 
-def test_regression_windows(client: TestClient) -> None:
+def test_regression_windows(client: TestClient, db: Database, settings: Settings) -> None:
     rng = np.random.default_rng(0)
 
     def make(n: int, prefix: str) -> tuple[list[dict[str, Any]], list[float]]:
@@ -262,10 +264,20 @@ def test_regression_windows(client: TestClient) -> None:
         },
     )
     assert r.status_code == 201, r.text
+    # the loss models are fitted by the background step, not by the upload
+    assert r.json()["performance"]["status"] == "fitting"
+    assert r.json()["performance"]["label_free_estimate"] is False
     recs, y = make(400, "p")
     assert (
         client.post("/v1/models/price/predictions", json={"predictions": recs}).status_code == 202
     )
+    [w] = client.get("/v1/models/price/performance").json()["items"]
+    assert w["metrics"]["mae"]["estimated"] is None  # not fitted yet
+    assert fit_pending(db, settings) == 1
+    assert fit_pending(db, settings) == 0
+    perf = client.get("/v1/models/price/reference").json()["performance"]
+    assert perf["status"] == "ready" and perf["label_free_estimate"] is True, perf
+    assert perf["note"] is None
     r = client.post(
         "/v1/models/price/feedback",
         json={"feedback": [{"id": a["id"], "label": b} for a, b in zip(recs, y, strict=True)]},

@@ -462,9 +462,21 @@ def forecast_line(workforce: dict[str, Any] | None) -> str:
     )
 
 
-def render_status(status: dict[str, Any]) -> str:
-    now = datetime.fromisoformat(status["at"])
-    queue = status["queue"]
+STATUS_COLUMNS = [
+    "model",
+    "task",
+    "window",
+    "records",
+    "reference",
+    "last evaluation",
+    "open incidents",
+    "open tickets",
+    "oldest",
+]
+
+
+def _tickets_per_model(queue: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Open and held tickets and the oldest open age, per model, over the queue's kinds."""
     per_model: dict[str, dict[str, Any]] = {}
     for q in (queue or {}).get("queues", []):
         m = per_model.setdefault(q["model"], {"open": 0, "claimed": 0, "oldest": None})
@@ -473,63 +485,60 @@ def render_status(status: dict[str, Any]) -> str:
         age = q.get("oldest_open_age_seconds")
         if age is not None and (m["oldest"] is None or age > m["oldest"]):
             m["oldest"] = age
-    rows = []
-    for m in status["models"]:
-        last = m["last_evaluation"]
-        if last is None:
-            evaluated = "never"
-        else:
-            verdict = {"drift": "DRIFT", "ok": "ok", "insufficient_data": "too few rows"}
-            evaluated = (
-                f"{verdict.get(last.get('status'), last.get('status'))}, "
-                f"{fmt_age(age_since(last.get('created_at'), now))} ago"
-            )
-        incidents = m["open_incidents"]
-        incident = ", ".join(f"#{i['id']} {i['severity']}" for i in incidents) if incidents else "-"
-        tickets = per_model.get(m["name"])
-        rows.append(
-            [
-                m["name"] + ("" if m["status"] == "active" else f" ({m['status']})"),
-                m["task"],
-                _window(m["window"]),
-                f"{m['records']:,}",
-                "-" if m["reference_rows"] is None else f"{m['reference_rows']:,}",
-                evaluated,
-                incident,
-                "-" if queue is None else str(tickets["open"] if tickets else 0),
-                fmt_age(tickets["oldest"]) if tickets else "-",
-            ]
-        )
+    return per_model
+
+
+def _last_evaluation(last: Any, now: datetime) -> str:
+    if last is None:
+        return "never"
+    verdict = {"drift": "DRIFT", "ok": "ok", "insufficient_data": "too few rows"}
+    return (
+        f"{verdict.get(last.get('status'), last.get('status'))}, "
+        f"{fmt_age(age_since(last.get('created_at'), now))} ago"
+    )
+
+
+def _status_row(
+    m: dict[str, Any], tickets: dict[str, Any] | None, *, queue: bool, now: datetime
+) -> list[str]:
+    """One model's line of the status table."""
+    incidents = m["open_incidents"]
+    incident = ", ".join(f"#{i['id']} {i['severity']}" for i in incidents) if incidents else "-"
+    return [
+        m["name"] + ("" if m["status"] == "active" else f" ({m['status']})"),
+        m["task"],
+        _window(m["window"]),
+        f"{m['records']:,}",
+        "-" if m["reference_rows"] is None else f"{m['reference_rows']:,}",
+        _last_evaluation(m["last_evaluation"], now),
+        incident,
+        "-" if not queue else str(tickets["open"] if tickets else 0),
+        fmt_age(tickets["oldest"]) if tickets else "-",
+    ]
+
+
+def _queue_line(queue: dict[str, Any] | None) -> str:
+    if queue is None:
+        return "queue: not available on this server (no /v1/tickets/summary)"
+    return (
+        f"queue: {queue['open']} open, {queue['claimed']} claimed, {queue['overdue']} "
+        f"overdue; oldest open ticket {fmt_age(queue.get('oldest_open_age_seconds'))}"
+    )
+
+
+def render_status(status: dict[str, Any]) -> str:
+    now = datetime.fromisoformat(status["at"])
+    queue = status["queue"]
+    per_model = _tickets_per_model(queue)
+    rows = [
+        _status_row(m, per_model.get(m["name"]), queue=queue is not None, now=now)
+        for m in status["models"]
+    ]
     count = len(status["models"])
     lines = [f"driftdesk at {status['url']}: {count} model{'' if count == 1 else 's'}"]
     if rows:
-        lines += [
-            "",
-            table(
-                [
-                    "model",
-                    "task",
-                    "window",
-                    "records",
-                    "reference",
-                    "last evaluation",
-                    "open incidents",
-                    "open tickets",
-                    "oldest",
-                ],
-                rows,
-                right={3, 4, 7, 8},
-            ),
-        ]
-    lines.append("")
-    if queue is None:
-        lines.append("queue: not available on this server (no /v1/tickets/summary)")
-    else:
-        lines.append(
-            f"queue: {queue['open']} open, {queue['claimed']} claimed, {queue['overdue']} "
-            f"overdue; oldest open ticket {fmt_age(queue.get('oldest_open_age_seconds'))}"
-        )
-    lines.append(forecast_line(status.get("workforce")))
+        lines += ["", table(STATUS_COLUMNS, rows, right={3, 4, 7, 8})]
+    lines += ["", _queue_line(queue), forecast_line(status.get("workforce"))]
     return "\n".join(lines)
 
 
@@ -630,12 +639,20 @@ def cmd_performance(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parsers
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add export, evaluate, status and performance to the `driftdesk` command line."""
-    raw = argparse.RawDescriptionHelpFormatter
+    _register_export(sub)
+    _register_evaluate(sub)
+    _register_status(sub)
+    _register_performance(sub)
 
+
+RAW = argparse.RawDescriptionHelpFormatter
+
+
+def _register_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = sub.add_parser(
         "export",
         help="write a model's labelled training data to a file",
-        formatter_class=raw,
+        formatter_class=RAW,
         description="Stream every human-resolved prediction of MODEL (features, the model's "
         "output, the human label, who labelled it and when) to a file, with progress on "
         "stderr. Needs a key with the review scope. The file appears only when complete.",
@@ -659,10 +676,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_connection_arguments(export, scope="review")
     export.set_defaults(func=cmd_export)
 
+
+def _register_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     evaluate = sub.add_parser(
         "evaluate",
         help="evaluate a model's current window for drift now and print the table",
-        formatter_class=raw,
+        formatter_class=RAW,
         description="Judge MODEL's current window (including the step in progress) against "
         "its reference now, store the evaluation like a scheduled one (it counts towards "
         "incidents), and print one row per feature: detector, statistic, p-value (raw and "
@@ -678,10 +697,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_connection_arguments(evaluate, scope="admin")
     evaluate.set_defaults(func=cmd_evaluate)
 
+
+def _register_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser(
         "status",
         help="models, windows, evaluations, incidents and the ticket queue at a glance",
-        formatter_class=raw,
+        formatter_class=RAW,
         description="One line per model: task, window (kind size/step), records received, "
         "reference rows, the last evaluation, open drift incidents, open tickets and the "
         "age of the oldest; then the queue's totals. Needs a key with the review scope.",
@@ -693,10 +714,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_connection_arguments(status, scope="review")
     status.set_defaults(func=cmd_status)
 
+
+def _register_performance(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     performance = sub.add_parser(
         "performance",
         help="a model's performance per window: realized, audited and estimated",
-        formatter_class=raw,
+        formatter_class=RAW,
         description="The latest windows of MODEL, newest first: the realized value of the "
         "watched metric (from ground truth) with its coverage, the audited value (reviewers' "
         "labels weighted by their inclusion probabilities) with its label count, the "

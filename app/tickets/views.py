@@ -188,6 +188,33 @@ def summary(
     names = model_names(
         session, [m for m, *_ in counts] + [m for m, *_ in suppressed] + [m for m, *_ in pairs]
     )
+    queues, oldest_open = _queues(counts, names, now)
+    ordered = sorted(queues, key=lambda q: (q.model, -states.priority_of(q.kind)))
+    by_model, by_reviewer = _agreement_counts(pairs, names)
+    return QueueSummary(
+        open=sum(q.open for q in ordered),
+        claimed=sum(q.claimed for q in ordered),
+        overdue=sum(q.overdue for q in ordered),
+        oldest_open_age_seconds=(
+            round((now - oldest_open).total_seconds(), 3) if oldest_open else None
+        ),
+        queues=ordered,
+        finished_last_hour=_finished_last_hour(session, now=now, model_id=model_id),
+        suppressed_total=sum(n for *_, n in suppressed),
+        suppressed=[
+            Suppressed(model=names.get(m, str(m)), kind=k, hour=h, count=n)
+            for m, k, h, n in suppressed
+        ],
+        agreement_by_model=_agreement(by_model),
+        agreement_by_reviewer=_agreement(by_reviewer),
+    )
+
+
+def _queues(
+    counts: Sequence[Any], names: dict[int, str], now: dt.datetime
+) -> tuple[list[KindCount], dt.datetime | None]:
+    """One row per model and kind (open, held, overdue, oldest open age), and the
+    oldest open ticket's creation time over all of them."""
     queues: dict[tuple[int, str], KindCount] = {}
     oldest_open: dt.datetime | None = None
     for m, kind, status, n, overdue, oldest in counts:
@@ -210,6 +237,12 @@ def summary(
                 oldest_open = oldest
         else:
             q.claimed = n
+    return list(queues.values()), oldest_open
+
+
+def _finished_last_hour(
+    session: Session, *, now: dt.datetime, model_id: int | None
+) -> list[ReviewerThroughput]:
     finished: dict[str, ReviewerThroughput] = {}
     for reviewer, status, n in repository.finished_by_reviewer(
         session, since=now - dt.timedelta(hours=1), model_id=model_id
@@ -218,27 +251,17 @@ def summary(
             reviewer, ReviewerThroughput(reviewer=reviewer, resolved=0, dismissed=0)
         )
         setattr(row, status, n)
+    return sorted(finished.values(), key=lambda r: r.reviewer)
+
+
+def _agreement_counts(
+    pairs: Sequence[Any], names: dict[int, str]
+) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Second reviews and how many agreed, per model and per reviewer."""
     by_model: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_reviewer: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for m, first, second, agreed, n in pairs:
         for bucket in (by_model[names.get(m, str(m))], by_reviewer[first], by_reviewer[second]):
             bucket[0] += n
             bucket[1] += n if agreed else 0
-    ordered = sorted(queues.values(), key=lambda q: (q.model, -states.priority_of(q.kind)))
-    return QueueSummary(
-        open=sum(q.open for q in ordered),
-        claimed=sum(q.claimed for q in ordered),
-        overdue=sum(q.overdue for q in ordered),
-        oldest_open_age_seconds=(
-            round((now - oldest_open).total_seconds(), 3) if oldest_open else None
-        ),
-        queues=ordered,
-        finished_last_hour=sorted(finished.values(), key=lambda r: r.reviewer),
-        suppressed_total=sum(n for *_, n in suppressed),
-        suppressed=[
-            Suppressed(model=names.get(m, str(m)), kind=k, hour=h, count=n)
-            for m, k, h, n in suppressed
-        ],
-        agreement_by_model=_agreement(by_model),
-        agreement_by_reviewer=_agreement(by_reviewer),
-    )
+    return by_model, by_reviewer

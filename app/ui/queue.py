@@ -31,7 +31,7 @@ from app.reference.service import get_reference
 from app.responses import JSON
 from app.settings import Settings
 from app.tickets import flows, views
-from app.tickets.schemas import EventOut, QueueSummary, TicketOut
+from app.tickets.schemas import EventOut, QueueSummary, TicketDetail, TicketOut
 from app.ui import session as ui_session
 from app.ui.deps import CsrfDep, ViewerDep, fail, unit_of_work
 from app.ui.render import add_nav, error_page, page, redirect
@@ -156,9 +156,7 @@ def queue_page(
     kind = kind if kind in states.KINDS else ""
     status = status if status in states.STATUSES else ""
     age = age if age in AGES else ""
-    _, min_age, max_age = AGES[age]
     with unit_of_work(request, readonly=True) as session:
-        model_names = catalog_rows.sorted_names(session)
         model_id = None
         if model:
             try:
@@ -166,16 +164,8 @@ def queue_page(
             except DriftdeskError as exc:
                 warnings.append(exc.message)
                 model = ""
-        after = None
-        after_priority = None
-        if cursor:
-            try:
-                position = decode_cursor(cursor)
-                after = cursor_position(position) if position else None
-                if position and isinstance(position.get("p"), int):
-                    after_priority = position["p"]
-            except ValidationFailed:
-                warnings.append("That page link is no longer valid: showing the first page.")
+        after, after_priority = _page_start(cursor, warnings)
+        _, min_age, max_age = AGES[age]
         where = service.TicketFilter(
             after=after,
             status=status or None,
@@ -187,52 +177,70 @@ def queue_page(
             by_priority=True,
             after_priority=after_priority,
         )
-        rows = service.list_tickets(session, where, limit=PAGE_SIZE)
-        more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
-        tickets = views.tickets_out(session, rows, now=now)
-        summary = queue_summary(session, model_id=model_id, now=now)
-        audits = _audits(session, model)
-        reviewers = [
+        context = _queue_context(session, where, model=model, now=now)
+    for message in warnings:
+        ui_session.load(request).flash(message, "error")
+    context |= {
+        "filters": {
+            "model": model,
+            "kind": kind,
+            "status": status,
+            "assignee": assignee,
+            "age": age,
+        },
+        "first_page": not cursor,
+        "undo": ui_session.load(request).undo,
+    }
+    return page(request, "queue.html", context, principal=principal, nav="queue")
+
+
+def _page_start(
+    cursor: str, warnings: list[str]
+) -> tuple[tuple[dt.datetime, int] | None, int | None]:
+    """Where a page of the queue starts (after this ticket, of this priority)."""
+    if not cursor:
+        return None, None
+    try:
+        position = decode_cursor(cursor)
+        after = cursor_position(position) if position else None
+    except ValidationFailed:
+        warnings.append("That page link is no longer valid: showing the first page.")
+        return None, None
+    priority = position["p"] if position and isinstance(position.get("p"), int) else None
+    return after, priority
+
+
+def _queue_context(
+    session: Session, where: service.TicketFilter, *, model: str, now: dt.datetime
+) -> dict[str, Any]:
+    """What the queue page shows of the database: a page of tickets, counts, audits."""
+    rows = service.list_tickets(session, where, limit=PAGE_SIZE)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    tickets = views.tickets_out(session, rows, now=now)
+    summary = queue_summary(session, model_id=where.model_id, now=now)
+    last = rows[-1] if more else None
+    return {
+        "tickets": tickets,
+        "sla": {t.id: sla_state(t, now) for t in tickets},
+        "summary": summary,
+        "audits": _audits(session, model),
+        "kind_counts": _kind_counts(summary),
+        "models": catalog_rows.sorted_names(session),
+        "kinds": states.KINDS,
+        "statuses": states.STATUSES,
+        "ages": AGES,
+        "reviewers": [
             (k.id, k.name)
             for k in catalog_rows.live_keys_by_name(session)
             if {"review", "admin"} & set(k.scopes)
-        ]
-    for message in warnings:
-        ui_session.load(request).flash(message, "error")
-    filters = {"model": model, "kind": kind, "status": status, "assignee": assignee, "age": age}
-    return page(
-        request,
-        "queue.html",
-        {
-            "tickets": tickets,
-            "sla": {t.id: sla_state(t, now) for t in tickets},
-            "summary": summary,
-            "audits": audits,
-            "kind_counts": _kind_counts(summary),
-            "filters": filters,
-            "models": model_names,
-            "kinds": states.KINDS,
-            "statuses": states.STATUSES,
-            "ages": AGES,
-            "reviewers": reviewers,
-            "next_cursor": (
-                encode_cursor(
-                    {
-                        "p": rows[-1].priority,
-                        "ts": rows[-1].created_at.isoformat(),
-                        "id": rows[-1].id,
-                    }
-                )
-                if more
-                else None
-            ),
-            "first_page": not cursor,
-            "undo": ui_session.load(request).undo,
-        },
-        principal=principal,
-        nav="queue",
-    )
+        ],
+        "next_cursor": (
+            encode_cursor({"p": last.priority, "ts": last.created_at.isoformat(), "id": last.id})
+            if last is not None
+            else None
+        ),
+    }
 
 
 @router.get("/mine", response_class=HTMLResponse)
@@ -387,70 +395,75 @@ def ticket_page(request: Request, ticket_id: TicketId, principal: ViewerDep) -> 
         detail = views.ticket_detail(session, ticket, now=now)
         model = catalog_rows.model(session, ticket.model_id)
         assert model is not None
-        reference = get_reference(session, model.reference_id) if model.reference_id else None
-        mine = (
-            ticket.status == "claimed"
-            and ticket.claimed_by == principal.key_id
-            and ticket.lease_expires_at is not None
-            and ticket.lease_expires_at > now
-        )
-        single = ticket.kind in service.SINGLE
-        prediction = detail.predictions[0] if single and detail.predictions else None
-        features = (
-            feature_rows(session, model=model, features=prediction.features, reference=reference)
-            if prediction
-            else []
-        )
-        evaluation = ticket.details.get("evaluation") if ticket.kind == "drift" else None
-        drifted = list(ticket.details.get("drifted_features") or [])
-        charts = (
-            drift_charts(session, model=model, evaluation=evaluation, names=drifted)
-            if isinstance(evaluation, dict)
-            else []
-        )
-        focus = [n for n in drifted if n in {f["name"] for f in model.features}][:4]
-        if ticket.kind == "data_quality" and ticket.details.get("feature"):
-            focus = [ticket.details["feature"]]
-        sample = []
-        if not single:
-            for p in detail.predictions:
-                rows = feature_rows(session, model=model, features=p.features, reference=reference)
-                sample.append({"prediction": p, "cells": [r for r in rows if r.name in focus]})
-    labels = list(model.labels or []) if model.task == "classification" else []
-    return page(
-        request,
-        "ticket.html",
-        {
-            "t": detail,
-            "model": model,
-            "mine": mine,
-            "lease_token": ticket.lease_token if mine else None,
-            "lease_expires_at": ticket.lease_expires_at if mine else None,
-            "lease_seconds": int(_lease(request).total_seconds()),
-            "sla_state": sla_state(detail, now),
-            "single": single,
-            "prediction": prediction,
-            "probabilities": sorted((prediction.probabilities or {}).items(), key=lambda kv: -kv[1])
-            if prediction
-            else [],
-            "features": features,
-            "charts": charts,
-            "focus": focus,
-            "sample": sample,
-            "labels": labels,
-            "shortcut_labels": SHORTCUT_LABELS,
-            "events": collapse_heartbeats(detail.events),
-            "undo": ui_session.load(request).undo,
-            "window": _window(ticket.details),
-            "details": {
-                k: v
-                for k, v in ticket.details.items()
-                if k not in HIDDEN_DETAILS and not isinstance(v, dict | list)
-            },
-        },
-        principal=principal,
-        nav="queue",
+        evidence = _evidence(session, ticket, detail, model)
+    mine = (
+        ticket.status == "claimed"
+        and ticket.claimed_by == principal.key_id
+        and ticket.lease_expires_at is not None
+        and ticket.lease_expires_at > now
     )
+    prediction = evidence["prediction"]
+    context = {
+        "t": detail,
+        "model": model,
+        "mine": mine,
+        "lease_token": ticket.lease_token if mine else None,
+        "lease_expires_at": ticket.lease_expires_at if mine else None,
+        "lease_seconds": int(_lease(request).total_seconds()),
+        "sla_state": sla_state(detail, now),
+        "probabilities": sorted((prediction.probabilities or {}).items(), key=lambda kv: -kv[1])
+        if prediction
+        else [],
+        "labels": list(model.labels or []) if model.task == "classification" else [],
+        "shortcut_labels": SHORTCUT_LABELS,
+        "events": collapse_heartbeats(detail.events),
+        "undo": ui_session.load(request).undo,
+        "window": _window(ticket.details),
+        "details": {
+            k: v
+            for k, v in ticket.details.items()
+            if k not in HIDDEN_DETAILS and not isinstance(v, dict | list)
+        },
+    }
+    return page(request, "ticket.html", context | evidence, principal=principal, nav="queue")
+
+
+def _evidence(
+    session: Session, ticket: Ticket, detail: TicketDetail, model: MonitoredModel
+) -> dict[str, Any]:
+    """What a reviewer judges by: the one prediction and its features against the
+    reference, or the sample's focus features; a drift ticket's distribution charts."""
+    reference = get_reference(session, model.reference_id) if model.reference_id else None
+    single = ticket.kind in service.SINGLE
+    prediction = detail.predictions[0] if single and detail.predictions else None
+    features = (
+        feature_rows(session, model=model, features=prediction.features, reference=reference)
+        if prediction
+        else []
+    )
+    evaluation = ticket.details.get("evaluation") if ticket.kind == "drift" else None
+    drifted = list(ticket.details.get("drifted_features") or [])
+    charts = (
+        drift_charts(session, model=model, evaluation=evaluation, names=drifted)
+        if isinstance(evaluation, dict)
+        else []
+    )
+    focus = [n for n in drifted if n in {f["name"] for f in model.features}][:4]
+    if ticket.kind == "data_quality" and ticket.details.get("feature"):
+        focus = [ticket.details["feature"]]
+    sample = []
+    if not single:
+        for p in detail.predictions:
+            rows = feature_rows(session, model=model, features=p.features, reference=reference)
+            sample.append({"prediction": p, "cells": [r for r in rows if r.name in focus]})
+    return {
+        "single": single,
+        "prediction": prediction,
+        "features": features,
+        "charts": charts,
+        "focus": focus,
+        "sample": sample,
+    }
 
 
 def _act(request: Request, ticket_id: int, action: Any) -> Refusal | None:

@@ -95,55 +95,66 @@ def feature_rows(
         if missing:
             rows.append(FeatureRow(name, kind, value, True, False, note="missing"))
         elif kind == "numerical" and isinstance(value, int | float) and "min" in s:
-            x = float(value)
-            outside = x < s["min"] or x > s["max"]
-            pct = _percentile(spec, name, ref_counts, x)
-            rows.append(
-                FeatureRow(
-                    name,
-                    kind,
-                    value,
-                    False,
-                    outside,
-                    ref_min=s["min"],
-                    ref_median=s.get("p50"),
-                    ref_max=s["max"],
-                    percentile=pct,
-                    chart=charts.position(
-                        pct,
-                        outside=outside,
-                        title=f"{name} = {x:g} sits at the {pct:.0f}th percentile of the reference",
-                    ),
-                    note=(
-                        "below the reference minimum"
-                        if x < s["min"]
-                        else "above the reference maximum"
-                        if x > s["max"]
-                        else ""
-                    ),
-                )
-            )
+            rows.append(_numerical_row(name, float(value), value, s, spec, ref_counts))
         elif kind == "numerical":
             rows.append(FeatureRow(name, kind, value, False, True, note="not a number"))
         else:
-            hist = spec.histogram(name, ref_counts)
-            counts = hist["counts"]
-            total = sum(counts) or 1
-            text = str(value)
-            known = text in hist["labels"][:-1]
-            share = counts[hist["labels"].index(text)] / total if known else 0.0
-            rows.append(
-                FeatureRow(
-                    name,
-                    kind,
-                    value,
-                    False,
-                    not known,
-                    share=share,
-                    note="" if known else "never seen in the reference",
-                )
-            )
+            rows.append(_categorical_row(name, kind, value, spec.histogram(name, ref_counts)))
     return rows
+
+
+def _numerical_row(
+    name: str,
+    x: float,
+    value: Any,
+    s: Mapping[str, Any],
+    spec: SketchSpec,
+    ref_counts: npt.NDArray[np.int64],
+) -> FeatureRow:
+    """A number beside the reference's range, median and the percentile it sits at."""
+    outside = x < s["min"] or x > s["max"]
+    pct = _percentile(spec, name, ref_counts, x)
+    return FeatureRow(
+        name,
+        "numerical",
+        value,
+        False,
+        outside,
+        ref_min=s["min"],
+        ref_median=s.get("p50"),
+        ref_max=s["max"],
+        percentile=pct,
+        chart=charts.position(
+            pct,
+            outside=outside,
+            title=f"{name} = {x:g} sits at the {pct:.0f}th percentile of the reference",
+        ),
+        note=(
+            "below the reference minimum"
+            if x < s["min"]
+            else "above the reference maximum"
+            if x > s["max"]
+            else ""
+        ),
+    )
+
+
+def _categorical_row(name: str, kind: str, value: Any, hist: Mapping[str, Any]) -> FeatureRow:
+    """A category beside its share of the reference (or "never seen")."""
+    counts = hist["counts"]
+    total = sum(counts) or 1
+    text = str(value)
+    known = text in hist["labels"][:-1]
+    share = counts[hist["labels"].index(text)] / total if known else 0.0
+    return FeatureRow(
+        name,
+        kind,
+        value,
+        False,
+        not known,
+        share=share,
+        note="" if known else "never seen in the reference",
+    )
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,25 @@ def _display_bins(hist: Mapping[str, Any], edges: Sequence[float]) -> tuple[list
         counts[i] += c
     labels = [f"[{lo + i * width:.4g}, {lo + (i + 1) * width:.4g})" for i in range(DISPLAY_BINS)]
     return counts, labels
+
+
+def _paired_bins(
+    ref_h: Mapping[str, Any], win_h: Mapping[str, Any]
+) -> tuple[list[float], list[float], list[str]]:
+    """The reference's and the window's counts on the same display bins, and their labels
+    (a numerical feature's equal-width bins with the under- and overflow at the ends)."""
+    if ref_h["kind"] != "numerical":
+        ref_c = [float(c) for c in ref_h["counts"]]
+        win_c = [float(c) for c in win_h["counts"]]
+        return ref_c, win_c, list(ref_h["labels"])
+    ref_c, labels = _display_bins(ref_h, ref_h["edges"])
+    win_c, _ = _display_bins(win_h, win_h["edges"])
+    lo, hi = ref_h["edges"][0], ref_h["edges"][-1]
+    return (
+        [float(ref_h["underflow"]), *ref_c, float(ref_h["overflow"])],
+        [float(win_h["underflow"]), *win_c, float(win_h["overflow"])],
+        [f"< {lo:.4g}", *labels, f"> {hi:.4g}"],
+    )
 
 
 def drift_charts(
@@ -201,17 +231,7 @@ def drift_charts(
             continue
         ref_h = spec.histogram(sketch_name, ref_counts)
         win_h = spec.histogram(sketch_name, window.counts)
-        if ref_h["kind"] == "numerical":
-            ref_c, labels = _display_bins(ref_h, ref_h["edges"])
-            win_c, _ = _display_bins(win_h, win_h["edges"])
-            lo, hi = ref_h["edges"][0], ref_h["edges"][-1]
-            ref_c = [float(ref_h["underflow"]), *ref_c, float(ref_h["overflow"])]
-            win_c = [float(win_h["underflow"]), *win_c, float(win_h["overflow"])]
-            labels = [f"< {lo:.4g}", *labels, f"> {hi:.4g}"]
-        else:
-            ref_c = [float(c) for c in ref_h["counts"]]
-            win_c = [float(c) for c in win_h["counts"]]
-            labels = list(ref_h["labels"])
+        ref_c, win_c, labels = _paired_bins(ref_h, win_h)
         r = results.get(name, {})
         out.append(
             DriftChart(

@@ -102,55 +102,7 @@ _writers: weakref.WeakKeyDictionary[Engine, SqliteWriter] = weakref.WeakKeyDicti
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> Engine:
     """An engine configured for driftdesk's two backends."""
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            json_serializer=_json_dumps,
-            json_deserializer=_json_loads,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=pool_size,
-            max_overflow=pool_size,
-        )
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy issue BEGIN itself (pysqlite's implicit transactions
-            # would defer it past our first statement).
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        writer = SqliteWriter(engine.url.database)
-        _writers[engine] = writer
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # A transaction that will write takes the write lock up front (IMMEDIATE),
-            # after queueing on the writer lock, so writers are handed SQLite's lock
-            # in turn instead of polling for it; a deferred read-then-write transaction
-            # would fail at once with SQLITE_BUSY.
-            if conn.get_execution_options().get("driftdesk_readonly"):
-                conn.exec_driver_sql("BEGIN")
-                return
-            writer.__enter__()
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                writer.__exit__()
-                raise
-            conn.info[_HOLDS_WRITER] = True
-
-        @event.listens_for(engine, "checkin")
-        def _sqlite_checkin(_dbapi_conn: Any, record: Any) -> None:
-            # the transaction is over (committed, or rolled back on return to the
-            # pool): the next writer may begin
-            if record.info.pop(_HOLDS_WRITER, False):
-                writer.__exit__()
-
-        return engine
+        return _sqlite_engine(url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size)
     # A database host that does not answer fails a request in seconds (a 503 the
     # client retries), not after the operating system's TCP timeout of minutes.
     connect_args = {} if "connect_timeout" in url else {"connect_timeout": 5}
@@ -163,6 +115,59 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
         connect_args=connect_args,
     )
     _ping_when_idle(engine)
+    return engine
+
+
+def _sqlite_engine(url: str, *, sqlite_synchronous: str, pool_size: int) -> Engine:
+    """SQLite in WAL mode, its writers queued on one lock per database file (SqliteWriter)."""
+    engine = create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=_json_loads,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy issue BEGIN itself (pysqlite's implicit transactions
+        # would defer it past our first statement).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    writer = SqliteWriter(engine.url.database)
+    _writers[engine] = writer
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        # A transaction that will write takes the write lock up front (IMMEDIATE),
+        # after queueing on the writer lock, so writers are handed SQLite's lock
+        # in turn instead of polling for it; a deferred read-then-write transaction
+        # would fail at once with SQLITE_BUSY.
+        if conn.get_execution_options().get("driftdesk_readonly"):
+            conn.exec_driver_sql("BEGIN")
+            return
+        writer.__enter__()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writer.__exit__()
+            raise
+        conn.info[_HOLDS_WRITER] = True
+
+    @event.listens_for(engine, "checkin")
+    def _sqlite_checkin(_dbapi_conn: Any, record: Any) -> None:
+        # the transaction is over (committed, or rolled back on return to the
+        # pool): the next writer may begin
+        if record.info.pop(_HOLDS_WRITER, False):
+            writer.__exit__()
+
     return engine
 
 

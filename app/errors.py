@@ -203,70 +203,76 @@ def _render(exc: Refusal) -> JSON:
     )
 
 
+async def _domain(_request: Request, exc: DriftdeskError) -> JSON:
+    return _render(exc)
+
+
+async def _queue(_request: Request, exc: QueueError) -> JSON:
+    return _render(exc)
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSON:
+    # A route that checks its key together with its work (app.auth.UnitOfWork)
+    # has not checked it yet: a caller without a valid key gets its 401/403,
+    # never a 422 that would describe the route to it.
+    check = getattr(request.state, "check_key", None)
+    if check is not None:
+        try:
+            await check()
+        except DriftdeskError as refused:
+            return _render(refused)
+    err = validation_error_from_pydantic(exc.errors(), data=exc.body)
+    return _render(err)
+
+
+async def _http(_request: Request, exc: StarletteHTTPException) -> JSON:
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail)
+    if exc.status_code == 400:
+        # the framework's answer to a body it cannot parse (JSON that is not UTF-8, a
+        # broken multipart upload): a 422 like any other invalid input, as the contract says
+        if message == "There was an error parsing the body":
+            message = "the body is not valid JSON (UTF-8)"
+        return _render(ValidationFailed.at(["body"], f"{message}: fix the request body"))
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such route: check the path against /docs"
+    elif exc.status_code == 405:
+        message = "method not allowed on this route: check /docs for the allowed verbs"
+    return JSON(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _database(request: Request, exc: sa_exc.SQLAlchemyError) -> JSON:
+    if not is_database_outage(exc):
+        return await _unexpected(request, exc)
+    # The driver's message names the host, port and user: logs only.
+    log.warning(
+        "database unavailable",
+        extra={
+            "path": request.url.path,
+            "method": request.method,
+            "error": f"{exc.__class__.__name__}: {exc}".splitlines()[0],
+        },
+    )
+    return _render(ServiceUnavailable(DATABASE_UNAVAILABLE))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSON:
+    log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
+    return JSON(
+        error_body(
+            "internal_error",
+            "the server failed to handle this request; nothing was stored. "
+            "Retry, and report it with the time if it persists.",
+        ),
+        status_code=500,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error, ours and the framework's, in the contract's shape."""
-
-    @app.exception_handler(DriftdeskError)
-    async def _domain(_request: Request, exc: DriftdeskError) -> JSON:
-        return _render(exc)
-
-    @app.exception_handler(QueueError)
-    async def _queue(_request: Request, exc: QueueError) -> JSON:
-        return _render(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSON:
-        # A route that checks its key together with its work (app.auth.UnitOfWork)
-        # has not checked it yet: a caller without a valid key gets its 401/403,
-        # never a 422 that would describe the route to it.
-        check = getattr(request.state, "check_key", None)
-        if check is not None:
-            try:
-                await check()
-            except DriftdeskError as refused:
-                return _render(refused)
-        err = validation_error_from_pydantic(exc.errors(), data=exc.body)
-        return _render(err)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSON:
-        code = _STATUS_CODES.get(exc.status_code, "http_error")
-        message = str(exc.detail)
-        if exc.status_code == 400:
-            # the framework's answer to a body it cannot parse (JSON that is not UTF-8, a
-            # broken multipart upload): a 422 like any other invalid input, as the contract says
-            if message == "There was an error parsing the body":
-                message = "the body is not valid JSON (UTF-8)"
-            return _render(ValidationFailed.at(["body"], f"{message}: fix the request body"))
-        if exc.status_code == 404 and message == "Not Found":
-            message = "no such route: check the path against /docs"
-        elif exc.status_code == 405:
-            message = "method not allowed on this route: check /docs for the allowed verbs"
-        return JSON(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(sa_exc.SQLAlchemyError)
-    async def _database(request: Request, exc: sa_exc.SQLAlchemyError) -> JSON:
-        if not is_database_outage(exc):
-            return await _unexpected(request, exc)
-        # The driver's message names the host, port and user: logs only.
-        log.warning(
-            "database unavailable",
-            extra={
-                "path": request.url.path,
-                "method": request.method,
-                "error": f"{exc.__class__.__name__}: {exc}".splitlines()[0],
-            },
-        )
-        return _render(ServiceUnavailable(DATABASE_UNAVAILABLE))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSON:
-        log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
-        return JSON(
-            error_body(
-                "internal_error",
-                "the server failed to handle this request; nothing was stored. "
-                "Retry, and report it with the time if it persists.",
-            ),
-            status_code=500,
-        )
+    app.exception_handler(DriftdeskError)(_domain)
+    app.exception_handler(QueueError)(_queue)
+    app.exception_handler(RequestValidationError)(_validation)
+    app.exception_handler(StarletteHTTPException)(_http)
+    app.exception_handler(sa_exc.SQLAlchemyError)(_database)
+    app.exception_handler(Exception)(_unexpected)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -71,6 +71,28 @@ def create_app(
 ) -> FastAPI:
     """Build the ASGI app. ``background`` runs the evaluator, reaper and dispatcher loops."""
     settings = settings or get_settings()
+    app = FastAPI(
+        title="driftdesk",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, database=database, background=background),
+        default_response_class=JSON,
+        openapi_tags=OPENAPI_TAGS,
+        docs_url=None,  # served by app.openapi from the package's assets (no CDN)
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    _add_middleware(app, settings)
+    _include_routers(app)
+    ui.install(app)
+    openapi.install(app)
+    return app
+
+
+def _lifespan(
+    settings: Settings, *, database: Database | None, background: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The database (the given one, or one of the settings'), the first admin key, the loops."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,17 +117,10 @@ def create_app(
             if database is None:
                 db.dispose()
 
-    app = FastAPI(
-        title="driftdesk",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        default_response_class=JSON,
-        openapi_tags=OPENAPI_TAGS,
-        docs_url=None,  # served by app.openapi from the package's assets (no CDN)
-        redoc_url=None,
-    )
-    install_error_handlers(app)
+    return lifespan
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(JsonByDefault)
     app.add_middleware(
         BodyLimit,
@@ -114,8 +129,10 @@ def create_app(
         read_timeout=settings.body_read_timeout_seconds,
         min_rate=settings.body_min_bytes_per_second,
     )
-
     app.add_middleware(metrics.RequestMetrics)
+
+
+def _include_routers(app: FastAPI) -> None:
     # Requests are matched against the routers in this order: the hot paths (the
     # queue's claim/resolve, ingest) first. The docs list tags in OPENAPI_TAGS order.
     for module in (
@@ -132,9 +149,6 @@ def create_app(
         app.include_router(module.router)
     app.include_router(workforce_endpoints.router)
     app.include_router(ops.router)
-    ui.install(app)
-    openapi.install(app)
-    return app
 
 
 def asgi() -> FastAPI:

@@ -70,49 +70,13 @@ class BodyLimit:
             )
             await response(scope, receive, send)
             return
-        received = 0
-        waited = 0.0
-        complete = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, waited, complete
-            if complete:  # the body is in: what follows is a disconnect, wait as long as it takes
-                return await receive()
-            if waited >= self.read_timeout:
-                self._check_rate(received, waited)
-            start = time.monotonic()
-            try:
-                message: dict[str, Any] = dict(await asyncio.wait_for(receive(), self.read_timeout))
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"no part of the request body arrived for {self.read_timeout:g} s "
-                    f"({received} bytes received): send the whole body without pausing"
-                ) from None
-            finally:
-                waited += time.monotonic() - start
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise PayloadTooLarge(
-                        f"request body is over the limit of {limit} bytes: send smaller batches"
-                    )
-                complete = not message.get("more_body", False)
-            else:
-                complete = True
-            return message
-
-        started = False
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        body = _LimitedBody(self, receive, limit)
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracked_send)
+            await self.app(scope, body.receive, tracked.send)
         except (PayloadTooLarge, RequestTimeout) as exc:
             # raised where no route's error handler sees it (another middleware's read)
-            if started:
+            if tracked.started:
                 raise
             headers = dict(exc.headers)
             await JSON(
@@ -125,6 +89,57 @@ class BodyLimit:
                 f"the request body arrives too slowly: {received} bytes in {elapsed:.0f} s, "
                 f"under the minimum of {self.min_rate:g} bytes per second"
             )
+
+
+class _LimitedBody:
+    """A request's ``receive`` that counts the body against its limit and its rate."""
+
+    def __init__(self, limits: BodyLimit, receive: Receive, limit: int) -> None:
+        self.limits = limits
+        self._receive = receive
+        self.limit = limit
+        self.received = 0
+        self.waited = 0.0
+        self.complete = False
+
+    async def receive(self) -> Message:
+        if self.complete:  # the body is in: what follows is a disconnect, wait as long as it takes
+            return await self._receive()
+        timeout = self.limits.read_timeout
+        if self.waited >= timeout:
+            self.limits._check_rate(self.received, self.waited)
+        start = time.monotonic()
+        try:
+            message: dict[str, Any] = dict(await asyncio.wait_for(self._receive(), timeout))
+        except TimeoutError:
+            raise RequestTimeout(
+                f"no part of the request body arrived for {timeout:g} s "
+                f"({self.received} bytes received): send the whole body without pausing"
+            ) from None
+        finally:
+            self.waited += time.monotonic() - start
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                raise PayloadTooLarge(
+                    f"request body is over the limit of {self.limit} bytes: send smaller batches"
+                )
+            self.complete = not message.get("more_body", False)
+        else:
+            self.complete = True
+        return message
+
+
+class _TrackedSend:
+    """A ``send`` that knows whether the response has started."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def send(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
 
 
 _FORM = b"application/x-www-form-urlencoded"

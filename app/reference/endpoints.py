@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from app.auth import AdminDep, IngestDep, ReaderDep, SessionDep, SettingsDep, get_db
 from app.catalog import service as catalog
@@ -65,6 +66,59 @@ REFERENCE_BODY = {
 }
 
 
+Reader = Callable[[MonitoredModel], Columns]
+
+
+def _file_reader(form: FormData, max_rows: int) -> tuple[Reader, str]:
+    """How to read an uploaded CSV or Parquet file into columns, and its source."""
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ValidationFailed.at(["file"], "send the CSV or Parquet file in form field 'file'")
+    file = upload.file
+    magic = file.read(4)
+    file.seek(0)
+    filename, file_type = (upload.filename or "").lower(), upload.content_type or ""
+    is_parquet = magic == b"PAR1" or filename.endswith(".parquet") or file_type.endswith("parquet")
+    source = "parquet" if magic == b"PAR1" else "csv"
+
+    def read(model: MonitoredModel) -> Columns:
+        return reading.table_columns(
+            model,
+            file,
+            is_parquet=is_parquet,
+            max_rows=max_rows,
+            from_frame=lambda m, frame: reference.columns_from_frame(
+                m, frame, from_text=source == "csv"
+            ),
+        )
+
+    return read, source
+
+
+def _json_reader(data: bytes, max_rows: int) -> Reader:
+    """How to read a JSON body's ``records`` into columns."""
+
+    def whole(model: MonitoredModel, body: Any) -> Columns:
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise ValidationFailed.at(["records"], 'send {"records": [...]} or a file upload')
+        if set(body) != {"records"}:
+            raise ValidationFailed.at([sorted(set(body) - {"records"})[0]], "unknown field")
+        if len(body["records"]) > max_rows:
+            raise reading.too_many_rows(max_rows, len(body["records"]))
+        return reference.columns_from_records(model, body["records"])
+
+    def read(model: MonitoredModel) -> Columns:
+        return reading.json_columns(
+            model,
+            data,
+            max_rows=max_rows,
+            from_records=reference.columns_from_records,
+            whole=lambda body: whole(model, body),
+        )
+
+    return read
+
+
 @router.post("", status_code=201, openapi_extra=REFERENCE_BODY)
 async def upload_reference(
     name: str, request: Request, key: IngestDep, settings: SettingsDep
@@ -79,51 +133,11 @@ async def upload_reference(
     max_rows = settings.max_reference_rows
     if ctype.startswith("multipart/form-data"):
         # the form parser spools the file to disk; it is read a chunk of rows at a time
-        form = await request.form(max_files=1)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ValidationFailed.at(["file"], "send the CSV or Parquet file in form field 'file'")
-        file = upload.file
-        magic = file.read(4)
-        file.seek(0)
-        filename, file_type = (upload.filename or "").lower(), upload.content_type or ""
-        is_parquet = (
-            magic == b"PAR1" or filename.endswith(".parquet") or file_type.endswith("parquet")
-        )
-        source = "parquet" if magic == b"PAR1" else "csv"
-
-        def read(model: MonitoredModel) -> Columns:
-            return reading.table_columns(
-                model,
-                file,
-                is_parquet=is_parquet,
-                max_rows=max_rows,
-                from_frame=lambda m, frame: reference.columns_from_frame(
-                    m, frame, from_text=source == "csv"
-                ),
-            )
+        read, source = _file_reader(await request.form(max_files=1), max_rows)
     else:
         data = await request.body()  # at most max_body_bytes, as for predictions
         parse.check_content_type(ctype or None)
-        source = "json"
-
-        def whole(model: MonitoredModel, body: Any) -> Columns:
-            if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-                raise ValidationFailed.at(["records"], 'send {"records": [...]} or a file upload')
-            if set(body) != {"records"}:
-                raise ValidationFailed.at([sorted(set(body) - {"records"})[0]], "unknown field")
-            if len(body["records"]) > max_rows:
-                raise reading.too_many_rows(max_rows, len(body["records"]))
-            return reference.columns_from_records(model, body["records"])
-
-        def read(model: MonitoredModel) -> Columns:
-            return reading.json_columns(
-                model,
-                data,
-                max_rows=max_rows,
-                from_records=reference.columns_from_records,
-                whole=lambda body: whole(model, body),
-            )
+        read, source = _json_reader(data, max_rows), "json"
 
     def work() -> dict[str, Any]:
         with db.session() as session:

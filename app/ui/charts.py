@@ -327,6 +327,41 @@ class Interval:
     high: float | None
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """A chart's plotting area: ``n`` slots along x, values ``lower``..``upper`` along y."""
+
+    width: int
+    height: int
+    pad_l: int
+    pad_r: int
+    pad_t: int
+    pad_b: int
+    n: int
+    lower: float
+    upper: float
+
+    @property
+    def inner_w(self) -> int:
+        return self.width - self.pad_l - self.pad_r
+
+    @property
+    def inner_h(self) -> int:
+        return self.height - self.pad_t - self.pad_b
+
+    @property
+    def step(self) -> float:
+        return self.inner_w / max(self.n, 1)
+
+    def x(self, i: int) -> float:
+        return self.pad_l + self.inner_w * (i + 0.5) / max(self.n, 1)
+
+    def y(self, v: float) -> float:
+        span = self.upper - self.lower
+        clipped = min(max(v, self.lower), self.upper)
+        return self.pad_t + self.inner_h * (1 - (clipped - self.lower) / span)
+
+
 def performance(
     *,
     estimated: Sequence[Interval | None],
@@ -344,9 +379,6 @@ def performance(
     """A metric per window: the label-free estimate as a line in its band, audited points
     with interval bars, the realized line, the reference and the bound as rules, and
     incidents shaded. Oldest window left."""
-    pad_l, pad_r, pad_t, pad_b = 52, 8, 8, 30
-    n = len(labels)
-    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
     seen = [
         v
         for series in (estimated, audited, realized)
@@ -358,25 +390,38 @@ def performance(
     seen += [v for v in (reference, bound) if v is not None]
     lower, upper = (min(seen), max(seen)) if seen else (0.0, 1.0)
     pad = (upper - lower) * 0.08 or 0.05
-    lower, upper = lower - pad, upper + pad
-    span = upper - lower
+    frame = _Frame(width, height, 52, 8, 8, 30, len(labels), lower - pad, upper + pad)
+    body = _performance_axes(frame, labels, metric)
+    for s in spans:
+        body.append(
+            f'<rect class="incident" x="{_f(frame.pad_l + frame.step * s.start)}" '
+            f'y="{frame.pad_t}" width="{_f(frame.step * (s.end - s.start + 1))}" '
+            f'height="{frame.inner_h}"><title>{escape(s.label)}</title></rect>'
+        )
+    for cls, value, name in (("reference", reference, "reference"), ("floor", bound, "bound")):
+        if value is not None:
+            body.append(
+                f'<line class="{cls}" x1="{frame.pad_l}" y1="{_f(frame.y(value))}" '
+                f'x2="{width - frame.pad_r}" y2="{_f(frame.y(value))}">'
+                f"<title>{name} {value:.4g}</title></line>"
+            )
+    body += _estimated_marks(frame, estimated, labels)
+    body += _realized_marks(frame, realized, labels)
+    body += _audited_marks(frame, audited, labels)
+    return _svg(width, height, title, body, css="chart performance")
 
-    def x(i: int) -> float:
-        return pad_l + inner_w * (i + 0.5) / max(n, 1)
 
-    def y(v: float) -> float:
-        return pad_t + inner_h * (1 - (min(max(v, lower), upper) - lower) / span)
-
-    step = inner_w / max(n, 1)
+def _performance_axes(frame: _Frame, labels: Sequence[str], metric: str) -> list[str]:
+    pad_l, pad_t, inner_h, height = frame.pad_l, frame.pad_t, frame.inner_h, frame.height
     body = [
-        f'<line class="axis" x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - pad_r}" '
-        f'y2="{pad_t + inner_h}"/>',
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t + inner_h}" '
+        f'x2="{frame.width - frame.pad_r}" y2="{pad_t + inner_h}"/>',
         f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + inner_h}"/>',
     ]
     for k in range(5):  # y ticks
-        v = lower + span * k / 4
+        v = frame.lower + (frame.upper - frame.lower) * k / 4
         body.append(
-            f'<text class="tick" x="{pad_l - 4}" y="{_f(y(v) + 3)}" text-anchor="end">'
+            f'<text class="tick" x="{pad_l - 4}" y="{_f(frame.y(v) + 3)}" text-anchor="end">'
             f"{_tick(v)}</text>"
         )
     body.append(
@@ -384,26 +429,23 @@ def performance(
         f'transform="rotate(-90 12 {_f(pad_t + inner_h / 2)})" text-anchor="middle">'
         f"{escape(metric)}</text>"
     )
-    if n:
+    if frame.n:
         body.append(
             f'<text class="tick" x="{pad_l}" y="{height - 14}">{escape(labels[0])}</text>'
-            f'<text class="tick" x="{width - pad_r}" y="{height - 14}" text-anchor="end">'
-            f"{escape(labels[-1])}</text>"
-            f'<text class="axis-label" x="{_f(pad_l + inner_w / 2)}" y="{height - 2}" '
+            f'<text class="tick" x="{frame.width - frame.pad_r}" y="{height - 14}" '
+            f'text-anchor="end">{escape(labels[-1])}</text>'
+            f'<text class="axis-label" x="{_f(pad_l + frame.inner_w / 2)}" y="{height - 2}" '
             'text-anchor="middle">window (oldest left, newest right)</text>'
         )
-    for s in spans:
-        body.append(
-            f'<rect class="incident" x="{_f(pad_l + step * s.start)}" y="{pad_t}" '
-            f'width="{_f(step * (s.end - s.start + 1))}" height="{inner_h}">'
-            f"<title>{escape(s.label)}</title></rect>"
-        )
-    for cls, value, name in (("reference", reference, "reference"), ("floor", bound, "bound")):
-        if value is not None:
-            body.append(
-                f'<line class="{cls}" x1="{pad_l}" y1="{_f(y(value))}" x2="{width - pad_r}" '
-                f'y2="{_f(y(value))}"><title>{name} {value:.4g}</title></line>'
-            )
+    return body
+
+
+def _estimated_marks(
+    frame: _Frame, estimated: Sequence[Interval | None], labels: Sequence[str]
+) -> list[str]:
+    """The label-free estimate: its band, its line and a point per window."""
+    x, y = frame.x, frame.y
+    body: list[str] = []
     est = [(i, e) for i, e in enumerate(estimated) if e is not None]
     banded = [(i, e) for i, e in est if e.low is not None and e.high is not None]
     if banded:
@@ -421,6 +463,15 @@ def performance(
                 f'<circle class="point estimated" cx="{_f(x(i))}" cy="{_f(y(e.value))}" r="1.6">'
                 f"<title>{escape(labels[i])}: estimated {e.value:.4g}{_ci(e)}</title></circle>"
             )
+    return body
+
+
+def _realized_marks(
+    frame: _Frame, realized: Sequence[Interval | None], labels: Sequence[str]
+) -> list[str]:
+    """The realized value (ground truth): its line and a square per window."""
+    x, y = frame.x, frame.y
+    body: list[str] = []
     real = [(i, e) for i, e in enumerate(realized) if e is not None]
     if real:
         body.append(
@@ -434,10 +485,18 @@ def performance(
                 f'width="4" height="4"><title>{escape(labels[i])}: realized {e.value:.4g}'
                 f"{_ci(e)}</title></rect>"
             )
-    for i, a in enumerate(audited):
-        if a is None:
+    return body
+
+
+def _audited_marks(
+    frame: _Frame, audited: Sequence[Interval | None], labels: Sequence[str]
+) -> list[str]:
+    """The audited value (reviewers' labels): a point with its interval's bar per window."""
+    x, y = frame.x, frame.y
+    body: list[str] = []
+    for i, e in enumerate(audited):
+        if e is None:
             continue
-        e = a
         if e.low is not None and e.high is not None:
             body.append(
                 f'<line class="errorbar audited" x1="{_f(x(i))}" y1="{_f(y(e.low))}" '
@@ -447,7 +506,7 @@ def performance(
             f'<circle class="point audited" cx="{_f(x(i))}" cy="{_f(y(e.value))}" r="3">'
             f"<title>{escape(labels[i])}: audited {e.value:.4g}{_ci(e)}</title></circle>"
         )
-    return _svg(width, height, title, body, css="chart performance")
+    return body
 
 
 def _ci(e: Interval) -> str:

@@ -185,6 +185,40 @@ def _empty_reason(column: str, *, reference: bool, in_reference: bool, blocks: b
     return f"the predictions since the reference carry no {column!r}"
 
 
+def _prediction_chart(board: Dashboard, hists: list[dict[str, Any]], labels: list[str]) -> None:
+    """Each block's predicted labels as shares (classification), or its predicted value's
+    median and p10–p90 band (regression)."""
+    if hists[0]["kind"] == "categorical":
+        categories = list(hists[0]["labels"])
+        board.prediction_chart = charts.stacked_shares(
+            [h["counts"] for h in hists],
+            categories=categories,
+            labels=labels,
+            title=f"Share of each predicted label per block, last {len(hists)} blocks",
+        )
+        board.prediction_legend = [
+            (
+                c,
+                charts.PALETTE[j % len(charts.PALETTE)]
+                if j < len(categories) - 1
+                else charts.OTHER_COLOUR,
+            )
+            for j, c in enumerate(categories)
+        ]
+    else:
+        qs = [histogram_quantiles(h, (0.1, 0.5, 0.9)) for h in hists]
+        finite = [v for q in qs for v in q if v is not None]
+        board.prediction_chart = charts.band(
+            [q[0] for q in qs],
+            [q[1] for q in qs],
+            [q[2] for q in qs],
+            labels=labels,
+            lower=min(finite, default=0.0),
+            upper=max(finite, default=1.0),
+            title=f"Predicted value per block (median, p10–p90), last {len(hists)} blocks",
+        )
+
+
 def _distribution_charts(board: Dashboard, session: Session, model: MonitoredModel) -> None:
     spec = get_spec(session, model.reference_id) if model.reference_id is not None else None
     blocks = _block_counts(session, model, spec) if spec is not None else []
@@ -203,36 +237,7 @@ def _distribution_charts(board: Dashboard, session: Session, model: MonitoredMod
         return
     labels = [f"block {b} (to {ts:%m-%d %H:%M})" for b, _, ts in blocks]
     if PREDICTION in spec.names:
-        hists = [spec.histogram(PREDICTION, c) for _, c, _ in blocks]
-        if hists[0]["kind"] == "categorical":
-            categories = list(hists[0]["labels"])
-            board.prediction_chart = charts.stacked_shares(
-                [h["counts"] for h in hists],
-                categories=categories,
-                labels=labels,
-                title=f"Share of each predicted label per block, last {len(blocks)} blocks",
-            )
-            board.prediction_legend = [
-                (
-                    c,
-                    charts.PALETTE[j % len(charts.PALETTE)]
-                    if j < len(categories) - 1
-                    else charts.OTHER_COLOUR,
-                )
-                for j, c in enumerate(categories)
-            ]
-        else:
-            qs = [histogram_quantiles(h, (0.1, 0.5, 0.9)) for h in hists]
-            finite = [v for q in qs for v in q if v is not None]
-            board.prediction_chart = charts.band(
-                [q[0] for q in qs],
-                [q[1] for q in qs],
-                [q[2] for q in qs],
-                labels=labels,
-                lower=min(finite, default=0.0),
-                upper=max(finite, default=1.0),
-                title=f"Predicted value per block (median, p10–p90), last {len(blocks)} blocks",
-            )
+        _prediction_chart(board, [spec.histogram(PREDICTION, c) for _, c, _ in blocks], labels)
     if CONFIDENCE in spec.names:
         qs = [
             histogram_quantiles(spec.histogram(CONFIDENCE, c), (0.1, 0.5, 0.9))

@@ -8,7 +8,7 @@ shows and a ``<title>`` on each mark for the exact value on hover.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -98,16 +98,23 @@ def drift_line(
             + " ".join(f"{_f(x(i))},{_f(y(v))}" for i, v in v_points)
             + '"/>'
         )
-    for i, v in v_points:
-        cls = "point drifted" if drifted[i] else "point"
-        t = thresholds[i]
-        body.append(
-            f'<circle class="{cls}" cx="{_f(x(i))}" cy="{_f(y(v))}" r="{2.6 if drifted[i] else 1.8}">'
-            f"<title>{escape(labels[i])}: effect {v:.4g}"
-            f"{'' if t is None else f' vs threshold {t:.4g}'}{' — drifted' if drifted[i] else ''}"
-            "</title></circle>"
-        )
+    body += [
+        _effect_point(x(i), y(v), v, thresholds[i], drifted[i], labels[i]) for i, v in v_points
+    ]
     return _svg(width, height, title, body)
+
+
+def _effect_point(
+    cx: float, cy: float, v: float, t: float | None, drifted: bool, label: str
+) -> str:
+    """One evaluation's effect, red and larger when it drifted, its figures on hover."""
+    cls = "point drifted" if drifted else "point"
+    return (
+        f'<circle class="{cls}" cx="{_f(cx)}" cy="{_f(cy)}" r="{2.6 if drifted else 1.8}">'
+        f"<title>{escape(label)}: effect {v:.4g}"
+        f"{'' if t is None else f' vs threshold {t:.4g}'}{' — drifted' if drifted else ''}"
+        "</title></circle>"
+    )
 
 
 def bars(
@@ -270,26 +277,34 @@ def histogram_pair(
                 f"{'reference' if cls == 'ref' else 'window'} {100 * share:.1f}%</title></rect>"
             )
     body.append(f'<line class="axis" x1="{pad_l}" y1="{base}" x2="{width - pad_r}" y2="{base}"/>')
-    # category names under their bars when they fit; else the first, middle and last bin
-    fits = n <= 8
-    shown = range(n) if fits else sorted({0, n // 2, n - 1})
-    chars = max(int(step / 5.2), 3) if fits else 14
-    for i in shown:
-        text = labels[i] if len(labels[i]) <= chars else labels[i][: chars - 1] + "…"
-        x = pad_l + (i + 0.5) * step
-        anchor = "middle" if fits else ("start" if i == 0 else "end" if i == n - 1 else "middle")
-        if not fits:
-            x = pad_l if i == 0 else width - pad_r if i == n - 1 else x
-        body.append(
-            f'<text class="tick category" x="{_f(x)}" y="{base + 11}" text-anchor="{anchor}">'
-            f"{escape(text)}</text>"
-        )
+    body += _category_ticks(labels, n, step=step, left=pad_l, right=width - pad_r, y=base + 11)
     if x_label:
         body.append(
             f'<text class="axis-label" x="{_f(pad_l + inner_w / 2)}" y="{height - 4}" '
             f'text-anchor="middle">{escape(x_label)}</text>'
         )
     return _svg(width, height, title, body, css="chart histogram")
+
+
+def _category_ticks(
+    labels: Sequence[str], n: int, *, step: float, left: float, right: float, y: float
+) -> list[str]:
+    """Category names under their bars when they fit; else the first, middle and last bin."""
+    fits = n <= 8
+    shown = range(n) if fits else sorted({0, n // 2, n - 1})
+    chars = max(int(step / 5.2), 3) if fits else 14
+    out = []
+    for i in shown:
+        text = labels[i] if len(labels[i]) <= chars else labels[i][: chars - 1] + "…"
+        x = left + (i + 0.5) * step
+        anchor = "middle" if fits else ("start" if i == 0 else "end" if i == n - 1 else "middle")
+        if not fits:
+            x = left if i == 0 else right if i == n - 1 else x
+        out.append(
+            f'<text class="tick category" x="{_f(x)}" y="{y}" text-anchor="{anchor}">'
+            f"{escape(text)}</text>"
+        )
+    return out
 
 
 def position(
@@ -536,78 +551,108 @@ def timeline(
 
     ``now_index`` draws a dashed divider between the past and the forecast.
     """
-    pad_l, pad_r, pad_t, pad_b = 52, 6, 8, 30
     n = len(labels)
     values = [v for v in (*bars, *line, *high) if v is not None and math.isfinite(v)]
     top = max(values, default=0.0) * 1.1 or 1.0
-    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
-    step = inner_w / max(n, 1)
+    frame = _Frame(width, height, 52, 6, 8, 30, n, 0.0, top)
 
     def x(i: float) -> float:
-        return pad_l + step * (i + 0.5)
+        return frame.pad_l + frame.step * (i + 0.5)
 
-    def y(v: float) -> float:
-        return pad_t + inner_h * (1 - min(max(v, 0.0), top) / top)
-
-    base = pad_t + inner_h
-    body = [
-        f'<line class="axis" x1="{pad_l}" y1="{base}" x2="{width - pad_r}" y2="{base}"/>',
-        f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{base}"/>',
-        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{_tick(top)}</text>',
-        f'<text class="tick" x="{pad_l - 4}" y="{_f(y(top / 2) + 3)}" text-anchor="end">{_tick(top / 2)}</text>',
-        f'<text class="tick" x="{pad_l - 4}" y="{base}" text-anchor="end">0</text>',
-        f'<text class="axis-title" x="10" y="{_f(pad_t + inner_h / 2)}" text-anchor="middle" '
-        f'transform="rotate(-90 10 {_f(pad_t + inner_h / 2)})">{escape(y_title)}</text>',
-        f'<text class="axis-title" x="{_f(pad_l + inner_w / 2)}" y="{height - 2}" '
-        f'text-anchor="middle">{escape(x_title)}</text>',
-    ]
+    body = _timeline_axes(frame, y_title, x_title)
     band_idx = [
         i for i in range(min(len(low), len(high), n)) if low[i] is not None and high[i] is not None
     ]
     if band_idx:
-        upper_pts = [f"{_f(x(i))},{_f(y(high[i] or 0.0))}" for i in band_idx]
-        lower_pts = [f"{_f(x(i))},{_f(y(low[i] or 0.0))}" for i in reversed(band_idx)]
+        upper_pts = [f"{_f(x(i))},{_f(frame.y(high[i] or 0.0))}" for i in band_idx]
+        lower_pts = [f"{_f(x(i))},{_f(frame.y(low[i] or 0.0))}" for i in reversed(band_idx)]
         body.append(
             f'<polygon class="band" points="{" ".join(upper_pts + lower_pts)}">'
             f"<title>{escape(band_name)}</title></polygon>"
         )
-    for i, v in enumerate(bars[:n]):
+    body += _timeline_bars(frame, bars[:n], labels, bar_name)
+    points = [(i, v) for i, v in enumerate(line[:n]) if v is not None and math.isfinite(v)]
+    bands = {
+        i: f" ({escape(band_name)} {_tick(low[i] or 0.0)}–{_tick(high[i] or 0.0)})"
+        for i in band_idx
+    }
+    body += _timeline_line(
+        frame, x, points, [f"{escape(lb)}: {escape(line_name)}" for lb in labels], bands
+    )
+    body += _timeline_ends(frame, labels, now_index)
+    return _svg(width, height, title, body)
+
+
+def _timeline_ends(frame: _Frame, labels: Sequence[str], now_index: int | None) -> list[str]:
+    """The divider between past and forecast, and the first and last labels."""
+    n, base = len(labels), frame.pad_t + frame.inner_h
+    out = []
+    if now_index is not None and 0 <= now_index <= n:
+        nx = frame.pad_l + frame.step * now_index
+        out.append(
+            f'<line class="now" x1="{_f(nx)}" y1="{frame.pad_t}" x2="{_f(nx)}" y2="{base}"/>'
+            f'<text class="tick" x="{_f(nx + 2)}" y="{frame.pad_t + 8}">now</text>'
+        )
+    if n:
+        out.append(
+            f'<text class="tick" x="{frame.pad_l}" y="{base + 11}">{escape(labels[0])}</text>'
+            f'<text class="tick" x="{frame.width - frame.pad_r}" y="{base + 11}" '
+            f'text-anchor="end">{escape(labels[-1])}</text>'
+        )
+    return out
+
+
+def _timeline_axes(frame: _Frame, y_title: str, x_title: str) -> list[str]:
+    pad_l, pad_t, inner_h, top = frame.pad_l, frame.pad_t, frame.inner_h, frame.upper
+    base = pad_t + inner_h
+    return [
+        f'<line class="axis" x1="{pad_l}" y1="{base}" x2="{frame.width - frame.pad_r}" y2="{base}"/>',
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{base}"/>',
+        f'<text class="tick" x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{_tick(top)}</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{_f(frame.y(top / 2) + 3)}" text-anchor="end">{_tick(top / 2)}</text>',
+        f'<text class="tick" x="{pad_l - 4}" y="{base}" text-anchor="end">0</text>',
+        f'<text class="axis-title" x="10" y="{_f(pad_t + inner_h / 2)}" text-anchor="middle" '
+        f'transform="rotate(-90 10 {_f(pad_t + inner_h / 2)})">{escape(y_title)}</text>',
+        f'<text class="axis-title" x="{_f(pad_l + frame.inner_w / 2)}" y="{frame.height - 2}" '
+        f'text-anchor="middle">{escape(x_title)}</text>',
+    ]
+
+
+def _timeline_bars(
+    frame: _Frame, bars: Sequence[float | None], labels: Sequence[str], bar_name: str
+) -> list[str]:
+    step, top, base = frame.step, frame.upper, frame.pad_t + frame.inner_h
+    out = []
+    for i, v in enumerate(bars):
         if v is None:
             continue
-        h = inner_h * min(v, top) / top
-        body.append(
-            f'<rect class="bar" x="{_f(pad_l + i * step + step * 0.15)}" y="{_f(base - h)}" '
+        h = frame.inner_h * min(v, top) / top
+        out.append(
+            f'<rect class="bar" x="{_f(frame.pad_l + i * step + step * 0.15)}" y="{_f(base - h)}" '
             f'width="{_f(max(step * 0.7, 0.5))}" height="{_f(h)}">'
             f"<title>{escape(labels[i])}: {escape(bar_name)} {_tick(v)}</title></rect>"
         )
-    points = [(i, v) for i, v in enumerate(line[:n]) if v is not None and math.isfinite(v)]
-    if points:
-        body.append(
-            '<polyline class="series" points="'
-            + " ".join(f"{_f(x(i))},{_f(y(v))}" for i, v in points)
-            + '"/>'
+    return out
+
+
+def _timeline_line(
+    frame: _Frame,
+    x: Callable[[float], float],
+    points: Sequence[tuple[int, float]],
+    names: Sequence[str],
+    bands: dict[int, str],
+) -> list[str]:
+    """The line and a point per value, titled with its name, value and band."""
+    if not points:
+        return []
+    out = [
+        '<polyline class="series" points="'
+        + " ".join(f"{_f(x(i))},{_f(frame.y(v))}" for i, v in points)
+        + '"/>'
+    ]
+    for i, v in points:
+        out.append(
+            f'<circle class="point" cx="{_f(x(i))}" cy="{_f(frame.y(v))}" r="1.5">'
+            f"<title>{names[i]} {_tick(v)}{bands.get(i, '')}</title></circle>"
         )
-        for i, v in points:
-            body.append(
-                f'<circle class="point" cx="{_f(x(i))}" cy="{_f(y(v))}" r="1.5">'
-                f"<title>{escape(labels[i])}: {escape(line_name)} {_tick(v)}"
-                + (
-                    f" ({escape(band_name)} {_tick(low[i] or 0.0)}–{_tick(high[i] or 0.0)})"
-                    if i in band_idx
-                    else ""
-                )
-                + "</title></circle>"
-            )
-    if now_index is not None and 0 <= now_index <= n:
-        nx = pad_l + step * now_index
-        body.append(
-            f'<line class="now" x1="{_f(nx)}" y1="{pad_t}" x2="{_f(nx)}" y2="{base}"/>'
-            f'<text class="tick" x="{_f(nx + 2)}" y="{pad_t + 8}">now</text>'
-        )
-    if n:
-        body.append(
-            f'<text class="tick" x="{pad_l}" y="{base + 11}">{escape(labels[0])}</text>'
-            f'<text class="tick" x="{width - pad_r}" y="{base + 11}" text-anchor="end">'
-            f"{escape(labels[-1])}</text>"
-        )
-    return _svg(width, height, title, body)
+    return out

@@ -46,6 +46,8 @@ class NewTicket:
     # what labelling the record is worth to the model (monitors.sampling.record_value):
     # a budget draws flagged records in proportion to it
     value: float | None = None
+    # audits: the record's uniform draw (audited while it is below the rate in force)
+    draw: float | None = None
 
 
 @dataclass
@@ -98,6 +100,7 @@ def open_tickets(
     now: dt.datetime,
     budget: sampling.Budget | None = None,
     rng: np.random.Generator | None = None,
+    audit: sampling.AuditPlan | None = None,
 ) -> int:
     """Open ``candidates`` (one bulk insert); returns how many were opened.
 
@@ -107,7 +110,13 @@ def open_tickets(
     """
     hour = hour_of(now)
     admission = sampling.admit(
-        session, model_id=model_id, candidates=candidates, now=now, budget=budget, rng=rng
+        session,
+        model_id=model_id,
+        candidates=candidates,
+        now=now,
+        budget=budget,
+        rng=rng,
+        audit=audit,
     )
     suppressed = admission.suppressed
     rows = [_row(model_id, c, now) for c in admission.admitted]

@@ -79,6 +79,9 @@ class Findings:
     low_confidence: LowConfidence
     audit: Positions
     quality: tuple[QualityBreak, ...]
+    # every record's uniform audit draw: a record is audited when its draw is below the
+    # audit rate in force, so a rate raised later (exceptions_queue.sampling) reuses it
+    draw: Floats = field(default_factory=lambda: np.zeros(0))
 
 
 def margin_and_entropy(probabilities: Floats) -> tuple[Floats, Floats]:
@@ -206,4 +209,4 @@ def evaluate(
     )
     draw = rng.random(n)
     audit = np.flatnonzero((code == 0) & (draw < config.audit_rate))
-    return Findings(low, audit, data_quality(columns, config))
+    return Findings(low, audit, data_quality(columns, config), draw)

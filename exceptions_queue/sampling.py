@@ -52,6 +52,12 @@ FEEDBACK_MISMATCH = "feedback_mismatch"
 
 # the kinds a label budget is spent on (audits keep their own rate, outside it)
 BUDGETED: tuple[str, ...] = ("low_confidence",)
+# what spends the budget: flagged records, and audits raised while an incident needs labels
+SPENDING: tuple[str, ...] = ("low_confidence", "audit")
+# while an open incident needs labels: the share of a batch's budget spent on extra
+# audits, and the highest rate the audit is raised to
+BOOST_SHARE = 0.5
+MAX_RAISED_AUDIT_RATE = 0.5
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 # how much history the hour-of-day arrival profile reads
@@ -114,7 +120,7 @@ def spent(session: Session, *, model_id: int, budget: Budget, now: dt.datetime) 
             TicketVolume.model_id == model_id,
             TicketVolume.hour >= budget.start(now),
             TicketVolume.hour < budget.end(now),
-            TicketVolume.kind.in_(BUDGETED),
+            TicketVolume.kind.in_(SPENDING),
         )
     )
     return float(total or 0.0)
@@ -193,6 +199,53 @@ def batch_share(
     return Pace(used, remaining, candidates, later, share)
 
 
+@dataclass(frozen=True)
+class AuditPlan:
+    """The audit of one batch: the model's rate, how many unflagged records the batch
+    stored, and whether an open incident wants labels (the rate is then raised)."""
+
+    rate: float
+    unflagged: int
+    boost: bool = False
+
+
+def raised_rate(plan: AuditPlan, share: float) -> float:
+    """The audit rate while an incident wants labels: ``BOOST_SHARE`` of the batch's
+    share of the budget buys extra audits, up to ``MAX_RAISED_AUDIT_RATE``.
+
+    >>> raised_rate(AuditPlan(0.02, 400, boost=True), share=8.0)
+    0.03
+    >>> raised_rate(AuditPlan(0.02, 400, boost=False), share=8.0)
+    0.02
+    """
+    if not plan.boost or plan.unflagged <= 0 or plan.rate >= MAX_RAISED_AUDIT_RATE:
+        return plan.rate
+    return min(MAX_RAISED_AUDIT_RATE, plan.rate + BOOST_SHARE * share / plan.unflagged)
+
+
+def _audits(
+    audits: Sequence[NewTicket], plan: AuditPlan | None, rate: float
+) -> tuple[list[NewTicket], float]:
+    """The audit tickets at ``rate`` (their draws below it), and the budget the raise
+    spends in expectation."""
+    if plan is None or rate <= plan.rate:
+        return [a for a in audits if a.draw is None or a.draw < (plan.rate if plan else 1.0)], 0.0
+    raised = [
+        replace(
+            a,
+            inclusion_probability=rate,
+            reason=(
+                f"audit sample ({rate:.1%} of confident predictions, raised from "
+                f"{plan.rate:.1%} while an open incident needs labels to be decided)"
+            ),
+            details={**a.details, "rate": rate, "raised_from": plan.rate},
+        )
+        for a in audits
+        if a.draw is not None and a.draw < rate
+    ]
+    return raised, (rate - plan.rate) * plan.unflagged
+
+
 def admit(
     session: Session,
     *,
@@ -201,22 +254,30 @@ def admit(
     now: dt.datetime,
     budget: Budget | None,
     rng: np.random.Generator | None = None,
+    audit: AuditPlan | None = None,
 ) -> Admission:
     """Spend the period's label ``budget`` on ``candidates``; record every considered π.
 
     Budgeted kinds (flagged records) are drawn by Poisson sampling with
     probability proportional to their ``value`` (a candidate without one counts
-    the floor value), within this batch's share of the budget; the others pass.
+    the floor value), within this batch's share of the budget. Audits keep their
+    rate outside the budget, unless ``audit.boost`` (an open incident needs
+    labels): then the rate is raised (:func:`raised_rate`) and the extra audits
+    are paid from the batch's share. Other kinds pass.
     """
     budgeted = [c for c in candidates if c.kind in BUDGETED]
-    free = [c for c in candidates if c.kind not in BUDGETED]
+    audits = [c for c in candidates if c.kind == "audit"]
+    free = [c for c in candidates if c.kind not in BUDGETED and c.kind != "audit"]
     if budget is None or not budgeted:
-        return Admission([*free, *budgeted], Counter(), {})
+        kept, _ = _audits(audits, audit, audit.rate if audit else 1.0)
+        return Admission([*free, *kept, *budgeted], Counter(), {})
     values = np.array(
         [DEFAULT_FLOOR if c.value is None else c.value for c in budgeted], dtype=np.float64
     )
     pace = batch_share(session, model_id=model_id, budget=budget, now=now, candidates=len(values))
-    pi = inclusion_probabilities(values, pace.share)
+    rate = raised_rate(audit, pace.share) if audit is not None else 1.0
+    kept, raise_cost = _audits(audits, audit, rate)
+    pi = inclusion_probabilities(values, max(0.0, pace.share - raise_cost))
     drawn = poisson_sample(pi, rng if rng is not None else np.random.default_rng())
     draws = [
         {
@@ -242,7 +303,7 @@ def admit(
     suppressed: Counter[str] = Counter(
         c.kind for c, d in zip(budgeted, drawn, strict=True) if not d
     )
-    expected: dict[str, float] = {}
+    expected: dict[str, float] = {"audit": raise_cost} if raise_cost else {}
     for c, p in zip(budgeted, pi, strict=True):
         expected[c.kind] = expected.get(c.kind, 0.0) + float(p)
-    return Admission([*free, *keep], suppressed, expected)
+    return Admission([*free, *kept, *keep], suppressed, expected)

@@ -613,6 +613,10 @@ def incident_out(incident: DriftIncident) -> dict[str, Any]:
         "last_evaluation_id": incident.last_evaluation_id,
         "closed_evaluation_id": incident.closed_evaluation_id,
         "evaluations": incident.evaluations,
+        # labels needed to decide whether the model's performance bound is crossed
+        # (set by the performance evaluator); the audit is raised while they are
+        "needs_labels": incident.status == "open" and incident.needs_labels,
+        "labels_note": incident.labels_note,
     }
 
 

@@ -13,7 +13,9 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,6 +70,10 @@ class DriftIncident(Base):
     closed_evaluation_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     evaluations: Mapped[int] = mapped_column(Integer, default=1)
     clean_streak: Mapped[int] = mapped_column(Integer, default=0)
+    # labels are needed to decide it (the performance evaluator says, at each judged
+    # window); while they are, ingest raises the model's audit rate within its budget
+    needs_labels: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    labels_note: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class DriftCalibration(Base):

@@ -40,7 +40,7 @@ from app.ingest.store import (
     store_postgres,
     store_sqlite,
 )
-from app.ingest.value import flagged_values
+from app.ingest.value import flagged_values, labels_wanted
 from app.performance import blocks as performance
 from exceptions_queue import repository, sampling, service
 from exceptions_queue.rules import Findings, RuleConfig, evaluate
@@ -165,13 +165,15 @@ def _candidates(
     client_ids: Sequence[str],
     outputs: Sequence[Any],
     values: npt.NDArray[np.float64] | None = None,
+    audit_ceiling: float = 0.0,
 ) -> tuple[list[service.NewTicket], list[service.QualityGroup]]:
     """Tickets for the stored records; ``id_of`` maps a batch position to its new row's id.
 
-    ``values`` (one per flagged record) are what a label budget samples them by.
+    ``values`` (one per flagged record) are what a label budget samples them by;
+    audit candidates are drawn up to ``audit_ceiling`` (at least the audit rate).
     """
     new = _low_confidence(found, config, id_of, client_ids, outputs, values)
-    new += _audits(found, config, id_of, client_ids, outputs)
+    new += _audits(found, config, id_of, client_ids, outputs, max(audit_ceiling, config.audit_rate))
     return new, _quality_groups(found, id_of, client_ids)
 
 
@@ -227,7 +229,17 @@ def _audits(
     id_of: Mapping[int, int],
     client_ids: Sequence[str],
     outputs: Sequence[Any],
+    ceiling: float,
 ) -> list[service.NewTicket]:
+    """Audit candidates: unflagged records whose draw is below ``ceiling`` (the audit rate,
+    or the most it can be raised to); :func:`exceptions_queue.sampling.admit` keeps
+    those below the rate in force."""
+    if ceiling <= config.audit_rate or found.draw.size == 0:
+        positions = found.audit.tolist()
+    else:
+        unflagged = np.ones(found.draw.size, dtype=bool)
+        unflagged[found.low_confidence.positions] = False
+        positions = np.flatnonzero(unflagged & (found.draw < ceiling)).tolist()
     return [
         service.NewTicket(
             kind="audit",
@@ -241,8 +253,9 @@ def _audits(
             client_id=client_ids[j],
             inclusion_probability=config.audit_rate,
             sampling_stratum=sampling.UNFLAGGED,
+            draw=float(found.draw[j]) if found.draw.size else None,
         )
-        for j in found.audit.tolist()
+        for j in positions
         if j in id_of
     ]
 
@@ -294,13 +307,24 @@ def on_batch_stored(
     )
     id_of = dict(zip(stored.new_positions.tolist(), stored.prediction_ids, strict=True))
     budget = sampling.Budget.of(service.options_of(model))
-    values = (
-        flagged_values(session, model, batch, findings.found, findings.config)
-        if budget is not None
-        else None
-    )
+    values = None
+    plan = None
+    if budget is not None:
+        values = flagged_values(session, model, batch, findings.found, findings.config)
+        flagged = set(findings.found.low_confidence.positions.tolist())
+        plan = sampling.AuditPlan(
+            rate=findings.config.audit_rate,
+            unflagged=sum(1 for j in id_of if j not in flagged),
+            boost=labels_wanted(session, model.id),
+        )
     new, groups = _candidates(
-        findings.found, findings.config, id_of, batch.client_ids, batch.outputs, values
+        findings.found,
+        findings.config,
+        id_of,
+        batch.client_ids,
+        batch.outputs,
+        values,
+        audit_ceiling=sampling.MAX_RAISED_AUDIT_RATE if plan is not None and plan.boost else 0.0,
     )
     if not groups and not new:
         return 0
@@ -313,7 +337,13 @@ def on_batch_stored(
     if not new:
         return 0
     return service.open_tickets(
-        session, model_id=model.id, candidates=new, now=now, budget=budget, rng=_rng(model, batch)
+        session,
+        model_id=model.id,
+        candidates=new,
+        now=now,
+        budget=budget,
+        rng=_rng(model, batch),
+        audit=plan,
     )
 
 

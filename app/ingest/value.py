@@ -32,6 +32,7 @@ from app.drift.tables import DriftEvaluation, DriftIncident
 from app.ingest.parse import ValidatedBatch
 from app.ingest.sketches import get_spec
 from app.ingest.store import decode_counts
+from app.performance.tables import PerformanceIncident
 from exceptions_queue.rules import Findings, RuleConfig
 from monitors.sampling import diversity_groups, novelty, record_value, uncertainty
 from monitors.sketch import SketchSpec
@@ -142,3 +143,16 @@ def flagged_values(
                 if name in codes:
                     drift = np.maximum(drift, score[codes[name]])
     return record_value(uncertainty=unsure, novelty=novel, drift=drift, groups=groups)
+
+
+def labels_wanted(session: Session, model_id: int) -> bool:
+    """Whether an open drift or performance incident of the model needs labels to be decided."""
+    for table in (DriftIncident, PerformanceIncident):
+        found = session.scalar(
+            select(table.id)
+            .where(table.model_id == model_id, table.status == "open", table.needs_labels)
+            .limit(1)
+        )
+        if found is not None:
+            return True
+    return False

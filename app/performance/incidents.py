@@ -21,13 +21,16 @@ from sqlalchemy.orm import Session
 from app import incidents
 from app.alerting import rules
 from app.db import Database
+from app.drift.tables import DriftIncident
 from app.incidents import IncidentKind
 from app.performance import service
 from app.performance.events import PerformanceDegraded, PerformanceRecovered
 from app.performance.tables import PerformanceEvaluation, PerformanceIncident
 from app.settings import Settings
+from exceptions_queue import sampling
 from monitors.window import WindowSpec
 from storage.base import utcnow
+from storage.options import ModelOptions
 from storage.sql import LockKey, advisory_lock
 from storage.tables import MonitoredModel
 
@@ -92,7 +95,73 @@ def judge_block(
         now=now,
         settings=settings,
     )
+    mark_labels_needed(session, model=model, item=item, verdict=verdict)
     return evaluation
+
+
+def labels_verdict(item: dict[str, Any], verdict: service.Judgement | None) -> tuple[bool, str]:
+    """Whether labels are needed to decide if the window is past its bound, and why.
+
+    Decided when the estimate that judged the window is a labelled one (realized
+    or audited) and its 95% interval lies wholly on one side of the bound;
+    otherwise (judged without labels, or an interval that contains the bound)
+    labels are needed.
+
+    >>> from app.performance.service import Judgement
+    >>> est = {"value": 0.72, "ci_low": 0.66, "ci_high": 0.78}
+    >>> item = {"metrics": {"accuracy": {"audited": est, "estimated": None}}}
+    >>> labels_verdict(item, Judgement("accuracy", "audited", 0.72, 0.75, True))[0]
+    True
+    >>> est["ci_high"] = 0.74
+    >>> labels_verdict(item, Judgement("accuracy", "audited", 0.72, 0.75, True))
+    (False, 'decided: the audited accuracy 0.720 [0.660, 0.740] is below the bound 0.75')
+    """
+    if verdict is None or verdict.bound is None:
+        return False, "no bound to decide against"
+    bound = verdict.bound
+    est = item["metrics"][verdict.metric].get(verdict.source) if verdict.source else None
+    what = f"the {verdict.source} {verdict.metric}"
+    if est is None or est.get("ci_low") is None:
+        return True, f"{verdict.metric} has no estimate with an interval yet; labels decide it"
+    span = f"{est['value']:.3f} [{est['ci_low']:.3f}, {est['ci_high']:.3f}]"
+    if verdict.source not in ("realized", "audited"):
+        return True, (
+            f"judged without labels ({what} {span} against the bound {bound:g}): "
+            "labels decide whether it is past the bound"
+        )
+    if est["ci_high"] < bound or est["ci_low"] > bound:
+        side = "below" if est["ci_high"] < bound else "above"
+        return False, f"decided: {what} {span} is {side} the bound {bound:g}"
+    return True, f"{what} {span} contains the bound {bound:g}: too wide to decide"
+
+
+def mark_labels_needed(
+    session: Session,
+    *,
+    model: MonitoredModel,
+    item: dict[str, Any],
+    verdict: service.Judgement | None,
+) -> None:
+    """Say on the model's open incidents (drift and performance) whether labels are needed
+    to decide them, from the window just judged; ingest raises the audit rate while
+    they are (exceptions_queue.sampling.raised_rate)."""
+    needed, note = labels_verdict(item, verdict)
+    if needed:
+        budget = sampling.Budget.of(ModelOptions(**(model.options or {})))
+        note += (
+            f"; the audit rate is raised within the label budget ({budget.labels} a "
+            f"{budget.period}) until labels decide it"
+            if budget is not None
+            else "; no label budget is set, so the audit rate stays as it is "
+            "(set ticket_budget_per_hour to let driftdesk raise it)"
+        )
+    tables: tuple[Any, ...] = (PerformanceIncident, DriftIncident)
+    for table in tables:
+        for incident in session.scalars(
+            select(table).where(table.model_id == model.id, table.status == "open")
+        ):
+            incident.needs_labels = needed
+            incident.labels_note = note
 
 
 def _jsonable(item: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class EstimateOut(BaseModel):
@@ -123,3 +123,15 @@ class PerformanceIncidentOut(BaseModel):
     first_block: int
     last_block: int
     evaluations: int
+    needs_labels: bool = Field(
+        description="While open: labels are needed to decide whether the bound is crossed "
+        "(the judged estimate has no labels, or its interval contains the bound); the "
+        "model's audit rate is raised within its label budget until they decide it."
+    )
+    labels_note: str | None = Field(description="Why, as of the last judged window.")
+
+    @model_validator(mode="after")
+    def _only_while_open(self) -> PerformanceIncidentOut:
+        if self.status != "open":
+            self.needs_labels = False
+        return self

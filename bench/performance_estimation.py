@@ -14,7 +14,9 @@ absolute error against realized and how often its interval covers it.
   batches of 1,000 (one block each; windows of 5,000 rows, five blocks), and
   after each chunk of 5,000 the window it fills is read from
   ``GET /v1/models/{name}/performance?limit=1``: the estimate, its 95%
-  interval and ``n``. No label is posted: the estimate is label-free.
+  interval and ``n``. The estimate is label-free; ground truth for 10% of each
+  chunk (``--feedback``) is posted too, so that the window's
+  ``concept_shift_suspected`` can say where labels and estimate disagree.
 * NannyML: run by ``bench/_nannyml_side.py`` in its own virtualenv (its pins
   conflict with ours), data exchanged through parquet/JSON files. NannyML's
   band is ±3 sampling errors; its coverage is also shown at ±1.96 (a 95%
@@ -22,8 +24,9 @@ absolute error against realized and how often its interval covers it.
 
 The multiclass analysis period has a concept shift (its second half: the
 scores promise more than the labels give), which no label-free estimate can
-see; its coverage is printed for all chunks and for the chunks before the
-shift apart, never silently dropped.
+see; its coverage is printed for all chunks, for the chunks before the shift
+apart, and for the chunks driftdesk did not flag ``concept_shift_suspected``
+apart: never silently dropped.
 
 Usage::
 
@@ -203,8 +206,14 @@ class DataSet:
         return out
 
 
-def driftdesk_side(data: DataSet, client: Client) -> list[dict[str, Any]]:
-    """Register, post the reference and the analysis chunk by chunk; read each chunk's window."""
+def driftdesk_side(data: DataSet, client: Client, feedback: float) -> list[dict[str, Any]]:
+    """Register, post the reference and the analysis chunk by chunk; read each chunk's window.
+
+    With ``feedback`` > 0, ground truth for that share of each chunk's records (drawn
+    at random, fixed seed) is posted to /feedback before the window is read: the
+    estimate stays label-free, and the window's ``concept_shift_suspected`` says
+    whether the labels and the estimate disagree beyond their intervals.
+    """
     body = data.model_body()
     name = body["name"]
     client.create_model(**body)
@@ -221,6 +230,13 @@ def driftdesk_side(data: DataSet, client: Client) -> list[dict[str, Any]]:
         records = data.records(chunk, with_label=False, ids=f"a{start}")
         for b in range(0, len(records), BLOCK):
             client.post_predictions(name, records[b : b + BLOCK])
+        if feedback > 0:
+            rng = np.random.default_rng(start)
+            truth = data.truth(chunk)
+            picked = np.flatnonzero(rng.random(len(records)) < feedback)
+            client.post_feedback(
+                name, [{"id": records[i]["id"], "label": truth[i]} for i in picked.tolist()]
+            )
         item = client.page(f"/v1/models/{name}/performance", {"limit": 1}).items[0]
         if item["rows"] != len(chunk):
             sys.exit(f"{data.name}: the window at chunk {start // CHUNK} has {item['rows']} rows")
@@ -228,6 +244,7 @@ def driftdesk_side(data: DataSet, client: Client) -> list[dict[str, Any]]:
             {
                 "realized": data.realized(chunk),
                 "driftdesk": {m: item["metrics"][m]["estimated"] for m in data.metrics},
+                "concept_shift_suspected": bool(item["concept_shift_suspected"]),
             }
         )
     return chunks
@@ -281,6 +298,7 @@ def report(
             nml_cov.append(nm["ci_low"] <= real <= nm["ci_high"])
             nml_cov95.append(abs(nm["value"] - real) <= 1.959963984540054 * nm["sampling_error"])
             mark = "  (concept shift)" if shift is not None and i >= shift else ""
+            mark += "  [concept_shift_suspected]" if c.get("concept_shift_suspected") else ""
             print(f"{i:>5}  {real:10.4f}  {fmt(dd):>31}  {fmt(nm):>31}{mark}")
         k = len(chunks)
         row: dict[str, Any] = {
@@ -291,6 +309,17 @@ def report(
             "nannyml_coverage_95": sum(nml_cov95) / k,
             "chunks": k,
         }
+        flagged = [bool(c.get("concept_shift_suspected")) for c in chunks]
+        row["flagged"] = sum(flagged)
+        if any(flagged) and not all(flagged):
+            kept = [i for i in range(k) if not flagged[i]]
+            row["unflagged"] = {
+                "chunks": len(kept),
+                "driftdesk_error": statistics.fmean(dd_err[i] for i in kept),
+                "nannyml_error": statistics.fmean(nml_err[i] for i in kept),
+                "driftdesk_coverage": sum(dd_cov[i] for i in kept) / len(kept),
+                "nannyml_coverage_95": sum(nml_cov95[i] for i in kept) / len(kept),
+            }
         if shift is not None:
             row["before_shift"] = {
                 "chunks": shift,
@@ -319,6 +348,12 @@ def main() -> None:
     parser.add_argument(
         "--sets", default="car_loan,multiclass,car_price", help="comma-separated data sets"
     )
+    parser.add_argument(
+        "--feedback",
+        type=float,
+        default=0.1,
+        help="share of each chunk's records whose ground truth is posted (0: none)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dd-perf-bench-") as tmp:
         out = args.data or Path(tmp)
@@ -345,7 +380,7 @@ def main() -> None:
             print(f"driftdesk side: `driftdesk serve` at {server.url}, through the HTTP API")
             for name in args.sets.split(","):
                 data = DataSet(name, out)
-                chunks = driftdesk_side(data, client)
+                chunks = driftdesk_side(data, client, args.feedback)
                 nml = json.loads((out / f"{name}_nannyml.json").read_text())
                 results[name] = report(name, chunks, nml, data.metrics)
 
@@ -366,6 +401,14 @@ def main() -> None:
                 f"{r['driftdesk_coverage']:10.0%} {r['nannyml_coverage']:8.0%} "
                 f"{r['nannyml_coverage_95']:10.0%}"
             )
+            if "unflagged" in r:
+                u = r["unflagged"]
+                print(
+                    f"{'':<11} {'  unflagged':<9} {u['driftdesk_error']:13.5f} "
+                    f"{u['nannyml_error']:12.5f} {u['driftdesk_coverage']:10.0%} {'':>8} "
+                    f"{u['nannyml_coverage_95']:10.0%}   ({u['chunks']} chunks driftdesk did not "
+                    "flag concept_shift_suspected)"
+                )
             if "before_shift" in r:
                 b = r["before_shift"]
                 print(

@@ -29,8 +29,9 @@ between two models fitted on independent halves of the reference estimates
 that error on *this window's inputs*, without labels: ``Var(A − B) = 2σ²_half``
 and a model fitted on all rows has about half a half-model's variance, so the
 full model's error variance is about ``d² / 4``, added to the window's
-variance. On NannyML's car-price data the half-models' gap grows from about 2
-to about 8 where the analysis period shifts, exactly where the bias is. The
+variance (one pair of halves: a noisy, one-degree-of-freedom estimate). A bias
+that every model fitted on the reference shares — the relation between inputs
+and errors itself changed — it cannot see, no more than the rest. The
 95% interval is normal (delta method for the RMSE) and says where the realized
 value of the window should fall.
 

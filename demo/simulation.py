@@ -875,6 +875,62 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _connect(args: argparse.Namespace, story: Story, server: LocalServer | None) -> tuple[str, str]:
+    """The URL and admin key the story uses: ``--url`` with ``--key``, or those of the
+    local server, started here on a temporary SQLite file."""
+    if server is None:
+        if not args.key:
+            raise CliError("--url needs --key: an API key with the admin scope")
+        story.say(f"Using the server at {args.url.rstrip('/')}.")
+        return args.url.rstrip("/"), args.key
+    server.start()
+    story.say(
+        f"Started `driftdesk serve` at {server.url} on a temporary SQLite file\n"
+        f"({server.database}; server log {server.log_path}), evaluating windows every "
+        "0.5 s, with a bootstrap admin key."
+    )
+    return server.url, server.admin_key
+
+
+def _tell(demo: Demo, client: Client, workdir: Path, key: str, *, remote: bool) -> None:
+    """The story's steps, in order; a remote server's alert channel is removed after."""
+    try:
+        demo.create_model()
+        demo.upload_reference()
+        ingest_key, _ = demo.create_keys()
+        demo.alert_channel()
+        demo.traffic(ingest_key)
+        demo.show_incident()
+        demo.show_tickets()
+        demo.show_alert()
+        demo.review()
+        demo.performance()
+        demo.export(workdir)
+        demo.status()
+        demo.urls(key)
+    except DriftdeskConnectionError as exc:
+        raise CliError(f"lost the server: {exc.message}") from None
+    except DriftdeskError as exc:
+        raise CliError(f"the server answered: {exc}") from None
+    finally:
+        if remote and demo.channel:
+            with contextlib.suppress(DriftdeskError):  # best effort on a remote server
+                client.delete_alert_channel(demo.channel)
+
+
+def _serve_until_stopped(server: LocalServer, story: Story) -> None:
+    """Keep the local server up for the user until Ctrl-C (a KeyboardInterrupt)."""
+    story.say("")
+    story.say(
+        f"The server keeps running at {server.url} — press Ctrl-C to stop it (its temporary "
+        "files are then deleted).",
+        indent=0,
+    )
+    while server.alive():
+        time.sleep(0.5)
+    raise CliError(f"driftdesk serve stopped:\n{server.tail()}")
+
+
 def run(args: argparse.Namespace) -> int:
     """`driftdesk demo`: exit 0 when the story ran to the end with a drift incident."""
     # SIGTERM (a terminal closing, `kill`) stops the demo like Ctrl-C: the server it
@@ -890,59 +946,18 @@ def run(args: argparse.Namespace) -> int:
     waiting = False  # the story is over; Ctrl-C is the expected way out
     try:
         story.step("A driftdesk server")
-        if args.url:
-            if not args.key:
-                raise CliError("--url needs --key: an API key with the admin scope")
-            url, key = args.url.rstrip("/"), args.key
-            story.say(f"Using the server at {url}.")
-        else:
-            server = LocalServer(workdir, args.port or free_port())
-            server.start()
-            url, key = server.url, server.admin_key
-            story.say(
-                f"Started `driftdesk serve` at {url} on a temporary SQLite file\n"
-                f"({server.database}; server log {server.log_path}), evaluating windows every "
-                "0.5 s, with a bootstrap admin key."
-            )
+        server = None if args.url else LocalServer(workdir, args.port or free_port())
+        url, key = _connect(args, story, server)
         with Client(url, key, timeout=30) as client:
             demo = Demo(client, story, data, url=url, own=server is not None)
-            try:
-                demo.create_model()
-                demo.upload_reference()
-                ingest_key, _ = demo.create_keys()
-                demo.alert_channel()
-                demo.traffic(ingest_key)
-                demo.show_incident()
-                demo.show_tickets()
-                demo.show_alert()
-                demo.review()
-                demo.performance()
-                demo.export(workdir)
-                demo.status()
-                demo.urls(key)
-            except DriftdeskConnectionError as exc:
-                raise CliError(f"lost the server: {exc.message}") from None
-            except DriftdeskError as exc:
-                raise CliError(f"the server answered: {exc}") from None
-            finally:
-                if not server and demo.channel:
-                    with contextlib.suppress(DriftdeskError):  # best effort on a remote server
-                        client.delete_alert_channel(demo.channel)
+            _tell(demo, client, workdir, key, remote=server is None)
         if demo.incident is None:
             story.say("")
             story.say("The drift incident did not open: see the evaluations above.", indent=0)
             return 1
         if server is not None and not args.no_wait:
-            story.say("")
-            story.say(
-                f"The server keeps running at {url} — press Ctrl-C to stop it (its temporary "
-                "files are then deleted).",
-                indent=0,
-            )
             waiting = True
-            while server.alive():
-                time.sleep(0.5)
-            raise CliError(f"driftdesk serve stopped:\n{server.tail()}")
+            _serve_until_stopped(server, story)
         story.say("")
         story.say(f"Done in {time.monotonic() - story.started:.0f}s.", indent=0)
         return 0

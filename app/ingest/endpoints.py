@@ -63,13 +63,14 @@ EXAMPLE = {
 }
 
 
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``model``'s JSON schema with its definitions inlined (no ``$ref`` to resolve).
+def inline_schema(body_class: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of a request body's pydantic class, its definitions inlined (no
+    ``$ref`` to resolve).
 
     The route reads its body itself (FastAPI does not parse it), so FastAPI puts
     no component for it in /openapi.json: references to one would dangle.
     """
-    schema = model.model_json_schema()
+    schema = body_class.model_json_schema()
     defs = schema.pop("$defs", {})
 
     def resolve(node: Any) -> Any:

@@ -157,6 +157,66 @@ def _output_json(model: MonitoredModel, outputs: Sequence[Any]) -> list[bytes]:
     return [orjson.dumps(o) for o in outputs]
 
 
+def _sqlite_values(
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    *,
+    now: dt.datetime,
+    outputs: Sequence[bytes],
+    conf: Sequence[float | None],
+    probs: Sequence[bytes | None],
+) -> list[Any]:
+    """Each record's row for SQLite's driver (after a placeholder position): JSON and
+    timestamps as text, as SQLAlchemy writes them."""
+    n = batch.rows
+    received = _sqlite_time(now)
+    return list(
+        zip(
+            range(n),
+            [model.id] * n,
+            batch.client_ids,
+            _utc_texts(batch.timestamps).astype("U26").tolist(),
+            [received] * n,
+            map(bytes.decode, batch.features_json),
+            map(bytes.decode, outputs),
+            conf,
+            [None if p is None else p.decode() for p in probs],
+            batch.model_versions,
+            strict=True,
+        )
+    )
+
+
+def _copy_lines(
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    *,
+    now: dt.datetime,
+    outputs: Sequence[bytes],
+    conf: Sequence[float | None],
+    probs: Sequence[bytes | None],
+) -> list[bytes]:
+    """Each record's COPY line (text format) after its id and sequence number."""
+    n = batch.rows
+    return list(
+        map(
+            b"\t".join,
+            zip(
+                [b"%d" % model.id] * n,
+                _copy_text([c.encode() for c in batch.client_ids]),
+                np.char.add(_utc_texts(batch.timestamps), b"+00").tolist(),
+                [_sqlite_time(now).encode() + b"+00"] * n,
+                _copy_text(batch.features_json),
+                _copy_text(outputs),
+                [_NULL if c is None else repr(c).encode() for c in conf],
+                _copy_text(probs),
+                _copy_text([None if v is None else v.encode() for v in batch.model_versions]),
+                strict=True,
+            ),
+        )
+    )
+
+
 def row_values(
     model: MonitoredModel,
     batch: ValidatedBatch,
@@ -183,43 +243,12 @@ def row_values(
     )
     outputs = _output_json(model, batch.outputs)
     values: list[Any]
-    if on_sqlite:  # text for SQLite's driver: JSON and timestamps as SQLAlchemy writes them
-        received = _sqlite_time(now)
-        values = list(
-            zip(
-                range(n),
-                [model.id] * n,
-                batch.client_ids,
-                _utc_texts(batch.timestamps).astype("U26").tolist(),
-                [received] * n,
-                map(bytes.decode, batch.features_json),
-                map(bytes.decode, outputs),
-                conf,
-                [None if p is None else p.decode() for p in probs],
-                batch.model_versions,
-                strict=True,
-            )
-        )
+    if on_sqlite:
+        values = _sqlite_values(model, batch, now=now, outputs=outputs, conf=conf, probs=probs)
         if len(chosen) != n:  # only the records to insert, numbered among themselves
             values = [(k, *values[i][1:]) for k, i in enumerate(chosen)]
-    else:  # each record's COPY line after its id and sequence number
-        values = list(
-            map(
-                b"\t".join,
-                zip(
-                    [b"%d" % model.id] * n,
-                    _copy_text([c.encode() for c in batch.client_ids]),
-                    np.char.add(_utc_texts(batch.timestamps), b"+00").tolist(),
-                    [_sqlite_time(now).encode() + b"+00"] * n,
-                    _copy_text(batch.features_json),
-                    _copy_text(outputs),
-                    [_NULL if c is None else repr(c).encode() for c in conf],
-                    _copy_text(probs),
-                    _copy_text([None if v is None else v.encode() for v in batch.model_versions]),
-                    strict=True,
-                ),
-            )
-        )
+    else:
+        values = _copy_lines(model, batch, now=now, outputs=outputs, conf=conf, probs=probs)
     counts = None
     if spec is not None:
         columns = (

@@ -34,6 +34,8 @@ from app.workforce.schemas import (
 )
 from exceptions_queue import states
 from monitors.queueing import (
+    BacklogBand,
+    FluidPath,
     PriorityClass,
     StaffingPlan,
     backlog_band,
@@ -137,6 +139,13 @@ def _class_name(model: str, kind: str) -> str:
     return f"{model}\x1f{kind}"
 
 
+Listed = Callable[[int, str], bool]
+NO_HANDLE_TIME = (
+    "no ticket was finished in the last 24 hours, so the handle time is unknown; "
+    "the forecast starts once reviewers have finished some tickets"
+)
+
+
 def workforce(
     session: Session,
     *,
@@ -149,19 +158,59 @@ def workforce(
     """Everything GET /v1/workforce returns."""
     names = repository.model_ids(session)
     rates = arrival_rates(session, now=now, settings=settings)
-    finished = repository.finished_since(session, since=now - DAY)
     active = repository.active_tickets(session)
     reviewers_seen = repository.active_reviewers(
         session, since=now - dt.timedelta(seconds=settings.workforce_active_seconds)
     )
-    claims = repository.first_claims(session, since=now - DAY)
-    agree = {r: (a, n) for r, a, n in repository.agreement(session, since=now - DAY)}
 
     def listed(m: int, k: str) -> bool:
         return m in names and (model is None or names[m] == model) and (kind is None or k == kind)
 
-    # ---------------------------------------------------------------- measured
-    arrivals = [
+    arrivals = _arrivals(rates, names, listed)
+    tally = _Tally.of(repository.finished_since(session, since=now - DAY), listed, now)
+    active_names = {r for r, m in reviewers_seen}
+    listed_active = {r for r, m in reviewers_seen if model is None or names.get(m) == model}
+    agree = {r: (a, n) for r, a, n in repository.agreement(session, since=now - DAY)}
+    claims = repository.first_claims(session, since=now - DAY)
+
+    if not tally.all_handle or sum(tally.all_handle) <= 0:
+        forecast, unavailable = None, NO_HANDLE_TIME
+    else:
+        forecast, unavailable = (
+            _forecast(
+                now=now,
+                names=names,
+                rates=rates,
+                active=active,
+                reviewers=len(active_names),
+                mean_handle_seconds=float(np.mean(tally.all_handle)),
+                target=settings.workforce_sla_target,
+                listed=listed,
+                band_runs=band_runs,
+            ),
+            None,
+        )
+    return Workforce(
+        at=now,
+        model=model,
+        kind=kind,
+        **_waiting_and_held(active, listed),
+        arrivals_per_hour=sum(a.per_hour for a in arrivals),
+        arrivals=arrivals,
+        handle_times=tally.handle_times(),
+        active_reviewers=len(listed_active),
+        reviewers=tally.reviewers(sorted(set(tally.done_day) | listed_active), active_names, agree),
+        throughput_per_hour=sum(tally.throughput.values()),
+        throughput=tally.throughputs(names),
+        time_to_first_claim=_first_claims(claims, names, listed),
+        forecast=forecast,
+        forecast_unavailable=unavailable,
+    )
+
+
+def _arrivals(rates: Rates, names: dict[int, str], listed: Listed) -> list[Arrivals]:
+    """The expected tickets per hour of each listed model and kind, and on what basis."""
+    return [
         Arrivals(
             model=names[m],
             kind=k,
@@ -173,63 +222,107 @@ def workforce(
         for (m, k) in sorted(rates.next_24h, key=lambda x: (names.get(x[0], ""), x[1]))
         if listed(m, k)
     ]
-    handle: dict[str, list[float]] = defaultdict(list)
-    per_reviewer: dict[str, list[float]] = defaultdict(list)
-    done_hour: dict[str, int] = defaultdict(int)
-    done_day: dict[str, int] = defaultdict(int)
-    throughput: dict[tuple[int, str], int] = defaultdict(int)
-    all_handle: list[float] = []
-    for f in finished:
-        seconds = _seconds(f.claimed_at, f.finished_at)
-        if seconds is not None:
-            all_handle.append(seconds)
-        if not listed(f.model_id, f.kind):
-            continue
-        done_day[f.reviewer] += 1
-        if f.finished_at >= now - HOUR:
-            done_hour[f.reviewer] += 1
-            throughput[(f.model_id, f.kind)] += 1
-        if seconds is not None:
-            handle[f.kind].append(seconds)
-            per_reviewer[f.reviewer].append(seconds)
-    handle_times = []
-    for k in sorted(handle):
-        med, p90, mean = _quantiles(handle[k])
-        handle_times.append(
-            HandleTime(
-                kind=k,
-                finished=len(handle[k]),
-                median_seconds=med,
-                p90_seconds=p90,
-                mean_seconds=mean,
-            )
+
+
+@dataclass
+class _Tally:
+    """The last day's finished tickets, counted: handle times per kind and reviewer, tickets
+    per reviewer (hour, day), per model and kind (hour), and every handle time (all models)."""
+
+    handle: dict[str, list[float]]
+    per_reviewer: dict[str, list[float]]
+    done_hour: dict[str, int]
+    done_day: dict[str, int]
+    throughput: dict[tuple[int, str], int]
+    all_handle: list[float]
+
+    @classmethod
+    def of(
+        cls, finished: Iterable[repository.Finished], listed: Listed, now: dt.datetime
+    ) -> _Tally:
+        tally = cls(
+            defaultdict(list),
+            defaultdict(list),
+            defaultdict(int),
+            defaultdict(int),
+            defaultdict(int),
+            [],
         )
-    active_names = {r for r, m in reviewers_seen}
-    listed_active = {r for r, m in reviewers_seen if model is None or names.get(m) == model}
-    reviewers = []
-    for r in sorted(set(done_day) | listed_active):
-        med, p90, _ = _quantiles(per_reviewer.get(r, []))
-        a, n = agree.get(r, (0, 0))
-        reviewers.append(
-            Reviewer(
-                name=r,
-                active=r in active_names,
-                finished_last_hour=done_hour.get(r, 0),
-                finished_24h=done_day.get(r, 0),
-                median_handle_seconds=med,
-                p90_handle_seconds=p90,
-                second_reviews=n,
-                agreement=a / n if n else None,
+        for f in finished:
+            seconds = _seconds(f.claimed_at, f.finished_at)
+            if seconds is not None:
+                tally.all_handle.append(seconds)
+            if not listed(f.model_id, f.kind):
+                continue
+            tally.done_day[f.reviewer] += 1
+            if f.finished_at >= now - HOUR:
+                tally.done_hour[f.reviewer] += 1
+                tally.throughput[(f.model_id, f.kind)] += 1
+            if seconds is not None:
+                tally.handle[f.kind].append(seconds)
+                tally.per_reviewer[f.reviewer].append(seconds)
+        return tally
+
+    def handle_times(self) -> list[HandleTime]:
+        out = []
+        for k in sorted(self.handle):
+            med, p90, mean = _quantiles(self.handle[k])
+            out.append(
+                HandleTime(
+                    kind=k,
+                    finished=len(self.handle[k]),
+                    median_seconds=med,
+                    p90_seconds=p90,
+                    mean_seconds=mean,
+                )
             )
-        )
+        return out
+
+    def throughputs(self, names: dict[int, str]) -> list[Throughput]:
+        """Tickets finished in the last hour per listed model and kind."""
+        return [
+            Throughput(model=names[m], kind=k, finished_last_hour=n)
+            for (m, k), n in sorted(
+                self.throughput.items(), key=lambda x: (names[x[0][0]], x[0][1])
+            )
+        ]
+
+    def reviewers(
+        self, names: Iterable[str], active: set[str], agree: dict[str, tuple[int, int]]
+    ) -> list[Reviewer]:
+        out = []
+        for r in names:
+            med, p90, _ = _quantiles(self.per_reviewer.get(r, []))
+            a, n = agree.get(r, (0, 0))
+            out.append(
+                Reviewer(
+                    name=r,
+                    active=r in active,
+                    finished_last_hour=self.done_hour.get(r, 0),
+                    finished_24h=self.done_day.get(r, 0),
+                    median_handle_seconds=med,
+                    p90_handle_seconds=p90,
+                    second_reviews=n,
+                    agreement=a / n if n else None,
+                )
+            )
+        return out
+
+
+def _first_claims(
+    claims: Iterable[tuple[int, str, dt.datetime, dt.datetime]],
+    names: dict[int, str],
+    listed: Listed,
+) -> list[FirstClaim]:
+    """How long listed tickets waited for their first claim, per model and kind."""
     first_claim: dict[tuple[int, str], list[float]] = defaultdict(list)
     for m, k, created, claimed in claims:
         if listed(m, k):
             first_claim[(m, k)].append((claimed - created).total_seconds())
-    time_to_first_claim = []
+    out = []
     for m, k in sorted(first_claim, key=lambda x: (names[x[0]], x[1])):
         med, p90, _ = _quantiles(first_claim[(m, k)])
-        time_to_first_claim.append(
+        out.append(
             FirstClaim(
                 model=names[m],
                 kind=k,
@@ -238,49 +331,7 @@ def workforce(
                 p90_seconds=p90,
             )
         )
-    waiting = sum(1 for t in active if t.status == "open" and listed(t.model_id, t.kind))
-    held = sum(1 for t in active if t.status == "claimed" and listed(t.model_id, t.kind))
-
-    # ---------------------------------------------------------------- forecast
-    forecast: Forecast | None = None
-    unavailable: str | None = None
-    if not all_handle or sum(all_handle) <= 0:
-        unavailable = (
-            "no ticket was finished in the last 24 hours, so the handle time is unknown; "
-            "the forecast starts once reviewers have finished some tickets"
-        )
-    else:
-        forecast = _forecast(
-            now=now,
-            names=names,
-            rates=rates,
-            active=active,
-            reviewers=len(active_names),
-            mean_handle_seconds=float(np.mean(all_handle)),
-            target=settings.workforce_sla_target,
-            listed=listed,
-            band_runs=band_runs,
-        )
-    return Workforce(
-        at=now,
-        model=model,
-        kind=kind,
-        waiting=waiting,
-        held=held,
-        arrivals_per_hour=sum(a.per_hour for a in arrivals),
-        arrivals=arrivals,
-        handle_times=handle_times,
-        active_reviewers=len(listed_active),
-        reviewers=reviewers,
-        throughput_per_hour=sum(throughput.values()),
-        throughput=[
-            Throughput(model=names[m], kind=k, finished_last_hour=n)
-            for (m, k), n in sorted(throughput.items(), key=lambda x: (names[x[0][0]], x[0][1]))
-        ],
-        time_to_first_claim=time_to_first_claim,
-        forecast=forecast,
-        forecast_unavailable=unavailable,
-    )
+    return out
 
 
 def _queue_classes(
@@ -435,6 +486,93 @@ def _forecast(
     )
     band_at = {h: i for i, h in enumerate(band.horizons)}
     plan = _plan(classes, mu, reviewers, busy, target)
+    breaches, by_priority = _breaches(classes, path, now=now, names=names, listed=listed)
+    return Forecast(
+        method=METHOD,
+        reviewers=reviewers,
+        busy=busy,
+        service_rate_per_hour=mu,
+        capacity_per_hour=reviewers * mu,
+        backlog=[_band_point(band, band_at, now, h) for h in BACKLOG_HORIZONS],
+        path=_hourly_path(path, band, band_at, now),
+        breaches=breaches,
+        breaches_by_priority=[
+            PriorityBreach(
+                priority=p,
+                sla_hours=sla_h,
+                breach_at=None if hours is None else now + dt.timedelta(hours=hours),
+                in_minutes=None if hours is None else round(hours * 60, 1),
+            )
+            for p, (sla_h, hours) in sorted(by_priority.items(), reverse=True)
+        ],
+        reviewers_needed_now=plan.now,
+        holds_sla=plan.holds_now,
+        plan=_plan_hours(plan, total_rates, now=now, capacity=reviewers * mu),
+    )
+
+
+def _hourly_path(
+    path: FluidPath, band: BacklogBand, band_at: dict[float, int], now: dt.datetime
+) -> list[BacklogPoint]:
+    """The fluid forecast's backlog at each whole hour ahead, in the Monte Carlo band."""
+    hour_points = np.arange(0, HORIZON_HOURS + 1, dtype=np.float64)
+    fluid_hourly = np.interp(hour_points, path.times, path.waiting)
+    return [
+        BacklogPoint(
+            hours=float(h),
+            at=now + dt.timedelta(hours=float(h)),
+            expected=float(w),
+            low=float(band.low[band_at[float(h)]]) if h > 0 else float(w),
+            high=float(band.high[band_at[float(h)]]) if h > 0 else float(w),
+        )
+        for h, w in zip(hour_points, fluid_hourly, strict=True)
+    ]
+
+
+def _waiting_and_held(active: Iterable[repository.Active], listed: Listed) -> dict[str, int]:
+    """Listed tickets waiting (open) and held (claimed) now."""
+    mine = [t.status for t in active if listed(t.model_id, t.kind)]
+    return {"waiting": mine.count("open"), "held": mine.count("claimed")}
+
+
+def _plan_hours(
+    plan: StaffingPlan, total_rates: list[float], *, now: dt.datetime, capacity: float
+) -> list[PlanHour]:
+    """Reviewers needed per hour ahead, beside the hour's expected arrivals."""
+    return [
+        PlanHour(
+            hour=_hour(now) + h * HOUR,
+            arrivals_per_hour=float(total_rates[min(h, len(total_rates) - 1)]),
+            reviewers_needed=n,
+            capacity_per_hour_now=capacity,
+        )
+        for h, n in enumerate(plan.per_hour)
+    ]
+
+
+def _band_point(
+    band: BacklogBand, band_at: dict[float, int], now: dt.datetime, h: float
+) -> BacklogPoint:
+    """The backlog expected ``h`` hours from now, with its Monte Carlo band."""
+    return BacklogPoint(
+        hours=h,
+        at=now + dt.timedelta(hours=h),
+        expected=float(band.mean[band_at[h]]),
+        low=float(band.low[band_at[h]]),
+        high=float(band.high[band_at[h]]),
+    )
+
+
+def _breaches(
+    classes: list[PriorityClass],
+    path: FluidPath,
+    *,
+    now: dt.datetime,
+    names: dict[int, str],
+    listed: Listed,
+) -> tuple[list[Breach], dict[int, tuple[float, float | None]]]:
+    """When each listed class's waiting tickets first breach their SLA on the fluid path;
+    and the soonest breach (in hours) of each priority, over every class."""
     breaches: list[Breach] = []
     by_priority: dict[int, tuple[float, float | None]] = {}
     ids = {v: k for k, v in names.items()}
@@ -459,56 +597,7 @@ def _forecast(
                 ticket_created_at=None if created is None else now + dt.timedelta(hours=created),
             )
         )
-    hour_points = np.arange(0, HORIZON_HOURS + 1, dtype=np.float64)
-    fluid_hourly = np.interp(hour_points, path.times, path.waiting)
-    return Forecast(
-        method=METHOD,
-        reviewers=reviewers,
-        busy=busy,
-        service_rate_per_hour=mu,
-        capacity_per_hour=reviewers * mu,
-        backlog=[
-            BacklogPoint(
-                hours=h,
-                at=now + dt.timedelta(hours=h),
-                expected=float(band.mean[band_at[h]]),
-                low=float(band.low[band_at[h]]),
-                high=float(band.high[band_at[h]]),
-            )
-            for h in BACKLOG_HORIZONS
-        ],
-        path=[
-            BacklogPoint(
-                hours=float(h),
-                at=now + dt.timedelta(hours=float(h)),
-                expected=float(w),
-                low=float(band.low[band_at[float(h)]]) if h > 0 else float(w),
-                high=float(band.high[band_at[float(h)]]) if h > 0 else float(w),
-            )
-            for h, w in zip(hour_points, fluid_hourly, strict=True)
-        ],
-        breaches=breaches,
-        breaches_by_priority=[
-            PriorityBreach(
-                priority=p,
-                sla_hours=sla_h,
-                breach_at=None if hours is None else now + dt.timedelta(hours=hours),
-                in_minutes=None if hours is None else round(hours * 60, 1),
-            )
-            for p, (sla_h, hours) in sorted(by_priority.items(), reverse=True)
-        ],
-        reviewers_needed_now=plan.now,
-        holds_sla=plan.holds_now,
-        plan=[
-            PlanHour(
-                hour=_hour(now) + h * HOUR,
-                arrivals_per_hour=float(total_rates[min(h, len(total_rates) - 1)]),
-                reviewers_needed=n,
-                capacity_per_hour_now=reviewers * mu,
-            )
-            for h, n in enumerate(plan.per_hour)
-        ],
-    )
+    return breaches, by_priority
 
 
 @dataclass(frozen=True)

@@ -377,40 +377,68 @@ def fluid_forecast(
     c = _check_servers(servers)
     _check_rate("horizon", horizon, positive=True)
     _check_rate("step", step, positive=True)
-    ordered = _sorted_classes(classes)
-    # each class: a FIFO of [created (hours from now, <= 0 for the waiting), amount]
-    queues: list[deque[list[float]]] = []
-    for cls in ordered:
-        ages = sorted(cls.waiting_ages, reverse=True)
-        queues.append(deque([-a, 1.0] for a in ages))
+    fluid = _Fluid(_sorted_classes(classes), hours=math.ceil(horizon))
     in_service = min(float(_check_rate("busy", busy)), float(c))
     # completions flow at busy·μ (more than ``busy`` per step when handle times are short)
     done_share = mu * step
     n_steps = math.ceil(horizon / step)
     times = np.arange(n_steps + 1, dtype=np.float64) * step
     waiting = np.zeros(n_steps + 1)
-    claims = np.zeros(math.ceil(horizon))
-    breach: dict[str, float | None] = {cls.name: None for cls in ordered}
-    created: dict[str, float | None] = {cls.name: None for cls in ordered}
-    eps = 1e-9
+    # reviewers free now claim at once
+    total = float(sum(item[1] for q in fluid.queues for item in q))
+    taken = (c - in_service) - fluid.claim(c - in_service, 0)
+    in_service += taken
+    total -= taken
+    waiting[0] = max(total, 0.0)
+    fluid.check_breaches(0.0)
+    for i in range(1, n_steps + 1):
+        t0 = times[i - 1]
+        hour = int(t0)
+        done = in_service * done_share
+        total = fluid.arrive(hour, t0, step, total)
+        free = done + (c - in_service)
+        taken = free - fluid.claim(free, hour)
+        total -= taken
+        in_service = min(float(c), max(0.0, in_service - done + taken))
+        waiting[i] = max(total, 0.0)
+        fluid.check_breaches(float(times[i]))
+    return FluidPath(times, waiting, fluid.breach, fluid.created, fluid.claims)
 
-    def check_breaches(now: float) -> None:
-        for cls, q in zip(ordered, queues, strict=True):
-            if breach[cls.name] is None and q and q[0][0] + cls.sla <= now + eps:
-                breach[cls.name] = float(max(0.0, q[0][0] + cls.sla))
-                created[cls.name] = float(q[0][0])
 
-    # classes of equal priority are one FIFO: the oldest head among them goes first
-    bands: list[list[deque[list[float]]]] = []
-    for i, cls in enumerate(ordered):
-        if i and cls.priority == ordered[i - 1].priority:
-            bands[-1].append(queues[i])
-        else:
-            bands.append([queues[i]])
+_EPS = 1e-9
 
-    def claim(capacity: float, hour_index: int) -> float:
-        for band in bands:
-            while capacity > eps:
+
+class _Fluid:
+    """The fluid queues of :func:`fluid_forecast`: per class a FIFO of [created (hours
+    from now, <= 0 for the waiting), amount]; classes of equal priority form one band,
+    served as one FIFO (the oldest head among them first)."""
+
+    def __init__(self, ordered: Sequence[PriorityClass], *, hours: int) -> None:
+        self.ordered = ordered
+        self.queues: list[deque[list[float]]] = [
+            deque([-a, 1.0] for a in sorted(cls.waiting_ages, reverse=True)) for cls in ordered
+        ]
+        self.bands: list[list[deque[list[float]]]] = []
+        for i, cls in enumerate(ordered):
+            if i and cls.priority == ordered[i - 1].priority:
+                self.bands[-1].append(self.queues[i])
+            else:
+                self.bands.append([self.queues[i]])
+        self.claims = np.zeros(hours)
+        self.breach: dict[str, float | None] = {cls.name: None for cls in ordered}
+        self.created: dict[str, float | None] = {cls.name: None for cls in ordered}
+
+    def check_breaches(self, now: float) -> None:
+        """A class breaches when its oldest unclaimed work is older than its SLA."""
+        for cls, q in zip(self.ordered, self.queues, strict=True):
+            if self.breach[cls.name] is None and q and q[0][0] + cls.sla <= now + _EPS:
+                self.breach[cls.name] = float(max(0.0, q[0][0] + cls.sla))
+                self.created[cls.name] = float(q[0][0])
+
+    def claim(self, capacity: float, hour_index: int) -> float:
+        """Claim up to ``capacity``, highest priority then oldest first; what is left."""
+        for band in self.bands:
+            while capacity > _EPS:
                 live = [q for q in band if q]
                 if not live:
                     break
@@ -418,35 +446,20 @@ def fluid_forecast(
                 take = min(capacity, q[0][1])
                 q[0][1] -= take
                 capacity -= take
-                if hour_index < claims.size:
-                    claims[hour_index] += take
-                if q[0][1] <= eps:
+                if hour_index < self.claims.size:
+                    self.claims[hour_index] += take
+                if q[0][1] <= _EPS:
                     q.popleft()
         return capacity
 
-    # reviewers free now claim at once
-    total = float(sum(item[1] for q in queues for item in q))
-    taken = (c - in_service) - claim(c - in_service, 0)
-    in_service += taken
-    total -= taken
-    waiting[0] = max(total, 0.0)
-    check_breaches(0.0)
-    for i in range(1, n_steps + 1):
-        t0 = times[i - 1]
-        hour = int(t0)
-        done = in_service * done_share
-        for cls, q in zip(ordered, queues, strict=True):
+    def arrive(self, hour: int, t0: float, step: float, total: float) -> float:
+        """Each class's arrivals of one step join its queue; ``total`` with them added."""
+        for cls, q in zip(self.ordered, self.queues, strict=True):
             amount = cls.rate_at(hour) * step
             if amount > 0:
                 q.append([t0 + step / 2.0, amount])
                 total += amount
-        free = done + (c - in_service)
-        taken = free - claim(free, hour)
-        total -= taken
-        in_service = min(float(c), max(0.0, in_service - done + taken))
-        waiting[i] = max(total, 0.0)
-        check_breaches(float(times[i]))
-    return FluidPath(times, waiting, breach, created, claims)
+        return total
 
 
 @dataclass(frozen=True)
@@ -489,42 +502,24 @@ def backlog_band(
     """
     mu = _check_rate("service_rate", service_rate, positive=True)
     c = _check_servers(servers)
-    rates = [_check_rate("arrival_rate", r) for r in arrival_rates]
-    if not rates:
-        raise ValueError("arrival_rates needs at least one hour")
-    if not 0 < level < 1:
-        raise ValueError("level must lie in (0, 1)")
-    if runs < 2:
-        raise ValueError("runs must be at least 2")
+    rates = _check_band(arrival_rates, level, runs)
     ends = sorted(float(_check_rate("horizon", h, positive=True)) for h in horizons)
     rng = np.random.default_rng(seed)
-    n_wait = np.full(runs, int(waiting), dtype=np.int64)
-    n_busy = np.full(runs, min(int(busy), c), dtype=np.int64)
-    start = np.minimum(c - n_busy, n_wait)
-    n_busy += start
-    n_wait -= start
+    n_busy, n_wait = _claim_at_once(runs, waiting=waiting, busy=busy, c=c)
     # geometric handle times in steps of at most a fifth of one, with mean exactly 1/μ;
     # handle times shorter than five steps: departures Poisson at busy·μ within a step
     step = max(min(step, MAX_STEP_SERVICES / mu), ends[-1] / MAX_STEPS)
     fine = mu * step <= MAX_STEP_SERVICES + 1e-12
     done_p = mu * step
     out: list[Floats] = []
-    t = 0.0
-    target = 0
+    t, target = 0.0, 0
     n_steps = math.ceil(ends[-1] / step - 1e-9)
     for _ in range(n_steps):
-        rate = rates[min(int(t), len(rates) - 1)]
+        arrivals = rates[min(int(t), len(rates) - 1)] * step
         if fine:
-            n_busy -= rng.binomial(n_busy, done_p)
-            n_wait += rng.poisson(rate * step, size=runs)
-            take = np.minimum(c - n_busy, n_wait)
-            n_busy += take
-            n_wait -= take
+            n_busy, n_wait = _finer_step(rng, n_busy, n_wait, arrivals, done_p, c)
         else:
-            present = n_busy + n_wait + rng.poisson(rate * step, size=runs)
-            present = np.maximum(present - rng.poisson(n_busy * done_p), 0)
-            n_busy = np.minimum(present, c)
-            n_wait = present - n_busy
+            n_busy, n_wait = _coarse_step(rng, n_busy, n_wait, arrivals, done_p, c)
         t += step
         while target < len(ends) and t >= ends[target] - 1e-9:
             out.append(n_wait.astype(np.float64))
@@ -538,6 +533,51 @@ def backlog_band(
         high=np.quantile(stacked, 1.0 - tail, axis=1),
         level=level,
     )
+
+
+def _check_band(arrival_rates: Sequence[float], level: float, runs: int) -> list[float]:
+    rates = [_check_rate("arrival_rate", r) for r in arrival_rates]
+    if not rates:
+        raise ValueError("arrival_rates needs at least one hour")
+    if not 0 < level < 1:
+        raise ValueError("level must lie in (0, 1)")
+    if runs < 2:
+        raise ValueError("runs must be at least 2")
+    return rates
+
+
+Counts = npt.NDArray[np.int64]
+
+
+def _claim_at_once(runs: int, *, waiting: int, busy: int, c: int) -> tuple[Counts, Counts]:
+    """Every run's start: free reviewers claim waiting tickets at once."""
+    n_wait = np.full(runs, int(waiting), dtype=np.int64)
+    n_busy = np.full(runs, min(int(busy), c), dtype=np.int64)
+    start = np.minimum(c - n_busy, n_wait)
+    return n_busy + start, n_wait - start
+
+
+def _finer_step(
+    rng: np.random.Generator, n_busy: Counts, n_wait: Counts, arrivals: float, done_p: float, c: int
+) -> tuple[Counts, Counts]:
+    """One step shorter than a fifth of a handle time: each busy reviewer finishes with
+    probability ``done_p``; arrivals join; free reviewers claim at once."""
+    n_busy -= rng.binomial(n_busy, done_p)
+    n_wait += rng.poisson(arrivals, size=n_wait.size)
+    take = np.minimum(c - n_busy, n_wait)
+    n_busy += take
+    n_wait -= take
+    return n_busy, n_wait
+
+
+def _coarse_step(
+    rng: np.random.Generator, n_busy: Counts, n_wait: Counts, arrivals: float, done_p: float, c: int
+) -> tuple[Counts, Counts]:
+    """One step of several handle times: departures Poisson at busy·μ."""
+    present = n_busy + n_wait + rng.poisson(arrivals, size=n_wait.size)
+    present = np.maximum(present - rng.poisson(n_busy * done_p), 0)
+    n_busy = np.minimum(present, c)
+    return n_busy, present - n_busy
 
 
 @dataclass(frozen=True)

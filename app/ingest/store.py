@@ -157,14 +157,18 @@ def _output_json(model: MonitoredModel, outputs: Sequence[Any]) -> list[bytes]:
     return [orjson.dumps(o) for o in outputs]
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    """A batch's columns that both drivers take encoded: outputs as JSON, confidences with
+    NaN as NULL, probabilities as JSON."""
+
+    outputs: Sequence[bytes]
+    conf: Sequence[float | None]
+    probs: Sequence[bytes | None]
+
+
 def _sqlite_values(
-    model: MonitoredModel,
-    batch: ValidatedBatch,
-    *,
-    now: dt.datetime,
-    outputs: Sequence[bytes],
-    conf: Sequence[float | None],
-    probs: Sequence[bytes | None],
+    model: MonitoredModel, batch: ValidatedBatch, now: dt.datetime, e: _Encoded
 ) -> list[Any]:
     """Each record's row for SQLite's driver (after a placeholder position): JSON and
     timestamps as text, as SQLAlchemy writes them."""
@@ -178,9 +182,9 @@ def _sqlite_values(
             _utc_texts(batch.timestamps).astype("U26").tolist(),
             [received] * n,
             map(bytes.decode, batch.features_json),
-            map(bytes.decode, outputs),
-            conf,
-            [None if p is None else p.decode() for p in probs],
+            map(bytes.decode, e.outputs),
+            e.conf,
+            [None if p is None else p.decode() for p in e.probs],
             batch.model_versions,
             strict=True,
         )
@@ -188,13 +192,7 @@ def _sqlite_values(
 
 
 def _copy_lines(
-    model: MonitoredModel,
-    batch: ValidatedBatch,
-    *,
-    now: dt.datetime,
-    outputs: Sequence[bytes],
-    conf: Sequence[float | None],
-    probs: Sequence[bytes | None],
+    model: MonitoredModel, batch: ValidatedBatch, now: dt.datetime, e: _Encoded
 ) -> list[bytes]:
     """Each record's COPY line (text format) after its id and sequence number."""
     n = batch.rows
@@ -207,9 +205,9 @@ def _copy_lines(
                 np.char.add(_utc_texts(batch.timestamps), b"+00").tolist(),
                 [_sqlite_time(now).encode() + b"+00"] * n,
                 _copy_text(batch.features_json),
-                _copy_text(outputs),
-                [_NULL if c is None else repr(c).encode() for c in conf],
-                _copy_text(probs),
+                _copy_text(e.outputs),
+                [_NULL if c is None else repr(c).encode() for c in e.conf],
+                _copy_text(e.probs),
                 _copy_text([None if v is None else v.encode() for v in batch.model_versions]),
                 strict=True,
             ),
@@ -241,14 +239,14 @@ def row_values(
         if batch.probabilities is None
         else [None if p is None else orjson.dumps(p) for p in batch.probabilities]
     )
-    outputs = _output_json(model, batch.outputs)
+    encoded = _Encoded(_output_json(model, batch.outputs), conf, probs)
     values: list[Any]
     if on_sqlite:
-        values = _sqlite_values(model, batch, now=now, outputs=outputs, conf=conf, probs=probs)
+        values = _sqlite_values(model, batch, now, encoded)
         if len(chosen) != n:  # only the records to insert, numbered among themselves
             values = [(k, *values[i][1:]) for k, i in enumerate(chosen)]
     else:
-        values = _copy_lines(model, batch, now=now, outputs=outputs, conf=conf, probs=probs)
+        values = _copy_lines(model, batch, now, encoded)
     counts = None
     if spec is not None:
         columns = (

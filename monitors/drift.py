@@ -546,22 +546,15 @@ def evaluate(
     rows = spec.rows(window)
     enough = rows >= config.min_rows
     testable = _testable(spec, reference, window, selected, config=config, enough=enough)
-    auto = [n for n in testable if config.fixed_min_effect(n) is None]
-    if auto:
-        calibration = _calibration_for(
-            spec, reference, calibration, window_rows=rows, config=config, names=auto
-        )
-    tested = {
-        name: _test(spec, name, detector, ref_values, win_values, config, calibration, rows)
-        for name, (detector, ref_values, win_values) in testable.items()
-    }
+    tested = _run_tests(
+        spec, reference, testable, config=config, calibration=calibration, rows=rows
+    )
     adjusted = _adjusted_p_values(tested, config)
     reference_rows = spec.rows(reference)
-    kinds = spec.kinds
     features = tuple(
         _feature_drift(
             name,
-            kinds[name],
+            spec.kinds[name],
             spec.split(name, reference)[1] / reference_rows if reference_rows else None,
             spec.split(name, window),
             rows=rows,
@@ -583,6 +576,28 @@ def evaluate(
 
 
 _Testable = tuple[Detector, npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def _run_tests(
+    spec: SketchSpec,
+    reference: npt.NDArray[np.int64],
+    testable: dict[str, _Testable],
+    *,
+    config: DriftConfig,
+    calibration: Calibration | None,
+    rows: int,
+) -> dict[str, _Tested]:
+    """Each testable feature's test, with the calibration its ``"auto"`` minimum effect
+    needs (the given one, or one computed for this window's rows)."""
+    auto = [n for n in testable if config.fixed_min_effect(n) is None]
+    if auto:
+        calibration = _calibration_for(
+            spec, reference, calibration, window_rows=rows, config=config, names=auto
+        )
+    return {
+        name: _test(spec, name, detector, ref_values, win_values, config, calibration, rows)
+        for name, (detector, ref_values, win_values) in testable.items()
+    }
 
 
 def _testable(

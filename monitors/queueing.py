@@ -55,8 +55,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -626,15 +626,9 @@ def staffing_plan(
         )
         for h in range(hours)
     )
+    # tickets already past their SLA cannot be saved
     savable = [
-        PriorityClass(
-            cls.name,
-            cls.priority,
-            cls.sla,
-            cls.arrival_rates,
-            tuple(a for a in cls.waiting_ages if a < cls.sla),
-        )
-        for cls in ordered
+        replace(c, waiting_ages=tuple(a for a in c.waiting_ages if a < c.sla)) for c in ordered
     ]
 
     def holds(c: int) -> bool:
@@ -646,17 +640,23 @@ def staffing_plan(
     lo = per_hour[0] if per_hour else 0
     current = _check_servers(servers)
     holds_now = current >= (per_hour[0] if per_hour else 0) and holds(current)
+    return StaffingPlan(_fewest(holds, lo, max_servers), per_hour, holds_now)
+
+
+def _fewest(holds: Callable[[int], bool], lo: int, most: int) -> int:
+    """The fewest reviewers (from ``lo``, at most ``most``) for which ``holds``: doubling,
+    then bisection (more reviewers never make a breach earlier)."""
     if holds(lo):
-        return StaffingPlan(lo, per_hour, holds_now)
+        return lo
     hi = max(lo + 1, 1)
     while not holds(hi):
-        if hi >= max_servers:
-            return StaffingPlan(max_servers, per_hour, holds_now)
-        hi = min(max_servers, hi * 2)
+        if hi >= most:
+            return most
+        hi = min(most, hi * 2)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if holds(mid):
             hi = mid
         else:
             lo = mid
-    return StaffingPlan(hi, per_hour, holds_now)
+    return hi

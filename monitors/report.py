@@ -120,18 +120,7 @@ def build_report(
     >>> "'sha256-" in page.content_security_policy
     True
     """
-    columns = [*numerical, *categorical]
-    if not columns:
-        raise ValueError("name at least one numerical or categorical column")
-    if len(set(columns)) != len(columns):
-        raise ValueError("a column cannot be both numerical and categorical, or repeated")
-    for name, frame in (("reference", reference), ("current", current)):
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise KeyError(f"{name} sample lacks columns: {', '.join(map(repr, missing))}")
-        if len(frame) == 0:
-            raise ValueError(f"the {name} sample is empty")
-
+    columns = _check_columns(reference, current, [*numerical, *categorical])
     ev = _evidently()
     definition = ev.DataDefinition(
         numerical_columns=list(numerical), categorical_columns=list(categorical)
@@ -147,12 +136,32 @@ def build_report(
         document: str = snapshot.get_html_str(as_iframe=False)
     document, hashes = _encode_data_block(document)
     if title is not None:
-        escaped = html.escape(title)
-        document = document.replace("<head>", f"<head>\n<title>{escaped}</title>", 1)
-        document = document.replace(
-            "<body>", f'<body>\n<h1 style="font-family: sans-serif">{escaped}</h1>', 1
-        )
+        document = _titled(document, title)
     return ReportPage(html=document, script_hashes=hashes)
+
+
+def _check_columns(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The columns to compare, each named once and present in both (non-empty) samples."""
+    if not columns:
+        raise ValueError("name at least one numerical or categorical column")
+    if len(set(columns)) != len(columns):
+        raise ValueError("a column cannot be both numerical and categorical, or repeated")
+    for name, frame in (("reference", reference), ("current", current)):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"{name} sample lacks columns: {', '.join(map(repr, missing))}")
+        if len(frame) == 0:
+            raise ValueError(f"the {name} sample is empty")
+    return columns
+
+
+def _titled(document: str, title: str) -> str:
+    """The document with ``title`` (escaped) as its title and as a heading above the report."""
+    escaped = html.escape(title)
+    document = document.replace("<head>", f"<head>\n<title>{escaped}</title>", 1)
+    return document.replace(
+        "<body>", f'<body>\n<h1 style="font-family: sans-serif">{escaped}</h1>', 1
+    )
 
 
 # Evidently 0.7's file_html_template: a style block (no data), then in <head>

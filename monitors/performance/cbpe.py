@@ -158,6 +158,31 @@ class EstimatedClassification(Summable):
         return 1.0 + (self.n / self.reference_rows if self.reference_rows > 0 else 0.0)
 
 
+def _expected_confusion(
+    pred: npt.NDArray[np.intp], probs: npt.NDArray[np.float64], k: int, *, square: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The expected confusion matrix (rows: predicted class) from the calibrated
+    probabilities, and the sums of their products (per pair of classes with ``square``)."""
+    confusion = np.zeros((k, k))
+    np.add.at(confusion, pred, probs)
+    if square:
+        cross = np.zeros((k, k, k))
+        np.add.at(cross, pred, probs[:, :, None] * probs[:, None, :])
+    else:
+        cross = np.zeros((k, k))
+        np.add.at(cross, pred, probs * probs)
+    return confusion, cross
+
+
+def _score_bin_sums(
+    spec: ClassificationSpec, bins: npt.NDArray[np.intp], p_pos: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Expected positives and negatives per score bin (a binary model's)."""
+    positives = np.bincount(bins, weights=p_pos, minlength=spec.n_score_bins).astype(np.float64)
+    negatives = np.bincount(bins, weights=1.0 - p_pos, minlength=spec.n_score_bins)
+    return positives, negatives.astype(np.float64)
+
+
 def cbpe_sums(
     spec: ClassificationSpec,
     predicted: Any,
@@ -204,24 +229,12 @@ def cbpe_sums(
     rows = used & valid
     pred = inputs.predicted[rows]
     out = EstimatedClassification.empty(spec)
-    k = spec.k
-    confusion = np.zeros((k, k))
-    np.add.at(confusion, pred, probs)
-    if out.cross.ndim == 3:
-        cross = np.zeros((k, k, k))
-        np.add.at(cross, pred, probs[:, :, None] * probs[:, None, :])
-    else:
-        cross = np.zeros((k, k))
-        np.add.at(cross, pred, probs * probs)
+    confusion, cross = _expected_confusion(pred, probs, spec.k, square=out.cross.ndim == 3)
     positives, negatives = out.positives, out.negatives
     if spec.binary:
         assert inputs.positive_score is not None and spec.positive_index is not None
         bins = score_bins(spec, inputs.positive_score[rows])
-        p_pos = probs[:, spec.positive_index]
-        positives = np.bincount(bins, weights=p_pos, minlength=spec.n_score_bins).astype(np.float64)
-        negatives = np.bincount(bins, weights=1.0 - p_pos, minlength=spec.n_score_bins).astype(
-            np.float64
-        )
+        positives, negatives = _score_bin_sums(spec, bins, probs[:, spec.positive_index])
     return EstimatedClassification(
         positive=spec.positive_index,
         reference_rows=out.reference_rows,

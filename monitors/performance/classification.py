@@ -269,26 +269,33 @@ def fit_classification(
     truth = class_codes(spec, labels)
     if truth.size != inputs.predicted.size:
         raise ValueError(f"{truth.size} labels for {inputs.predicted.size} predictions")
+    calibration = _calibration(spec, inputs, truth)
+    return ClassificationSpec(classes, positive, edges, calibration)
+
+
+def _calibration(spec: ClassificationSpec, inputs: Inputs, truth: IntArray) -> Calibration | None:
+    """CBPE's calibration from the reference's scores and true labels: of the positive
+    score (binary), else of the probabilities, else of the confidence; ``None`` with fewer
+    than MIN_CALIBRATION_ROWS usable rows."""
     ok = (truth >= 0) & (inputs.predicted >= 0)
-    calibration: Calibration | None = None
     if spec.binary:
         assert inputs.positive_score is not None and spec.positive_index is not None
         use = ok & ~np.isnan(inputs.positive_score)
         if use.sum() >= MIN_CALIBRATION_ROWS:
-            calibration = Calibration.fit_binary(
+            return Calibration.fit_binary(
                 inputs.positive_score[use], (truth[use] == spec.positive_index).astype(np.float64)
             )
     elif inputs.probabilities is not None and (
         (use := ok & ~np.isnan(inputs.probabilities).any(axis=1)).sum() >= MIN_CALIBRATION_ROWS
     ):
-        calibration = Calibration.fit_probabilities(inputs.probabilities[use], truth[use])
+        return Calibration.fit_probabilities(inputs.probabilities[use], truth[use])
     elif inputs.confidence is not None:
         use = ok & ~np.isnan(inputs.confidence)
         if use.sum() >= MIN_CALIBRATION_ROWS:
-            calibration = Calibration.fit_confidence(
+            return Calibration.fit_confidence(
                 inputs.confidence[use], inputs.predicted[use], truth[use], spec.k
             )
-    return ClassificationSpec(classes, positive, edges, calibration)
+    return None
 
 
 def _uniform_edges() -> tuple[float, ...]:

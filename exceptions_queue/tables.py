@@ -181,7 +181,8 @@ class SampleDraw(Base):
 
     Written for every flagged record of a model with a label budget (a drawn one
     also has its ticket); the tickets of records outside the budget carry their
-    probability themselves.
+    probability themselves. Retention's deletion of a raw prediction takes its draw
+    with it; the budget spent stays in ``ticket_volume.expected``.
     """
 
     __tablename__ = "sample_draws"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
+from exceptions_queue.sampling import BUDGETED
 from exceptions_queue.tables import Ticket, TicketEvent, TicketVolume
 from storage.tables import MonitoredModel
 
@@ -55,6 +56,23 @@ def hourly_opened(
     """(model id, kind, hour, tickets opened) from the hourly counters since ``since``."""
     stmt = select(V.c.model_id, V.c.kind, V.c.hour, V.c.opened).where(V.c.hour >= since)
     return [(int(m), str(k), h, int(n)) for m, k, h, n in session.execute(stmt)]
+
+
+def budgeted_volume(
+    session: Session, *, model_id: int, since: dt.datetime, until: dt.datetime
+) -> tuple[int, int]:
+    """(considered, drawn) flagged records of a model's label budget between the two hours."""
+    stmt = select(
+        func.coalesce(func.sum(V.c.opened + V.c.suppressed), 0),
+        func.coalesce(func.sum(V.c.opened), 0),
+    ).where(
+        V.c.model_id == model_id,
+        V.c.hour >= since,
+        V.c.hour < until,
+        V.c.kind.in_(BUDGETED),
+    )
+    considered, drawn = session.execute(stmt).one()
+    return int(considered), int(drawn)
 
 
 def first_volume_hour(session: Session) -> dict[int, dt.datetime]:

@@ -109,6 +109,27 @@ class Forecast(BaseModel):
     plan: list[PlanHour]
 
 
+class LabelBudget(BaseModel):
+    """How a model's label budget is being spent in the current period (docs/statistics.md)."""
+
+    model: str
+    period: Literal["hour", "day"]
+    labels: int = Field(description="The budget: flagged records per period, in expectation.")
+    period_start: dt.datetime
+    spent: float = Field(
+        description="Spent so far in expectation: the sum of the considered records' "
+        "inclusion probabilities (and of the raised audit's extra audits)."
+    )
+    considered: int = Field(description="Flagged records the budget considered this period.")
+    drawn: int = Field(description="Of those, drawn: tickets opened.")
+    expected_later: float = Field(
+        description="Flagged records expected in the rest of the period (the pacing's forecast)."
+    )
+    audit_raised: bool = Field(
+        description="An open incident needs labels to be decided: the audit rate is raised."
+    )
+
+
 class Workforce(BaseModel):
     at: dt.datetime
     model: str | None
@@ -123,6 +144,9 @@ class Workforce(BaseModel):
     throughput_per_hour: int
     throughput: list[Throughput]
     time_to_first_claim: list[FirstClaim]
+    label_budgets: list[LabelBudget] = Field(
+        description="Per model with a label budget: what it has spent this period."
+    )
     forecast: Forecast | None
     forecast_unavailable: str | None = Field(
         description="Why there is no forecast (e.g. no finished ticket yet to measure handle time)."

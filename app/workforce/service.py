@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.ingest.value import labels_wanted
 from app.settings import Settings
 from app.workforce import repository
 from app.workforce.schemas import (
@@ -26,13 +28,14 @@ from app.workforce.schemas import (
     FirstClaim,
     Forecast,
     HandleTime,
+    LabelBudget,
     PlanHour,
     PriorityBreach,
     Reviewer,
     Throughput,
     Workforce,
 )
-from exceptions_queue import states
+from exceptions_queue import sampling, states
 from monitors.queueing import (
     BacklogBand,
     FluidPath,
@@ -42,6 +45,8 @@ from monitors.queueing import (
     fluid_forecast,
     staffing_plan,
 )
+from storage.options import ModelOptions
+from storage.tables import MonitoredModel
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -203,9 +208,43 @@ def workforce(
         throughput_per_hour=sum(tally.throughput.values()),
         throughput=tally.throughputs(names),
         time_to_first_claim=_first_claims(claims, names, listed),
+        label_budgets=label_budgets(session, now=now, model=model),
         forecast=forecast,
         forecast_unavailable=unavailable,
     )
+
+
+def label_budgets(
+    session: Session, *, now: dt.datetime, model: str | None = None
+) -> list[LabelBudget]:
+    """Each active model's label budget in its current period (those with one)."""
+    out = []
+    stmt = select(MonitoredModel).where(MonitoredModel.status == "active")
+    if model is not None:
+        stmt = stmt.where(MonitoredModel.name == model)
+    for m in session.scalars(stmt.order_by(MonitoredModel.name)):
+        budget = sampling.Budget.of(ModelOptions(**(m.options or {})))
+        if budget is None:
+            continue
+        considered, drawn = repository.budgeted_volume(
+            session, model_id=m.id, since=budget.start(now), until=budget.end(now)
+        )
+        out.append(
+            LabelBudget(
+                model=m.name,
+                period=budget.period,
+                labels=budget.labels,
+                period_start=budget.start(now),
+                spent=sampling.spent(session, model_id=m.id, budget=budget, now=now),
+                considered=considered,
+                drawn=drawn,
+                expected_later=sampling.expected_later(
+                    session, model_id=m.id, budget=budget, now=now, arriving=0
+                ),
+                audit_raised=labels_wanted(session, m.id),
+            )
+        )
+    return out
 
 
 def _arrivals(rates: Rates, names: dict[int, str], listed: Listed) -> list[Arrivals]:

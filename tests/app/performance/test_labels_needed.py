@@ -81,6 +81,8 @@ def test_an_undecided_incident_raises_the_audit_until_labels_decide_it(
     assert incident["needs_labels"] is True
     assert "judged without labels" in incident["labels_note"]
     assert "raised within the label budget (40 a hour)" in incident["labels_note"]
+    [budget] = client.get("/v1/workforce").json()["label_budgets"]
+    assert budget["audit_raised"] is True
     before = _audits(client, "w0-")
     assert {t["inclusion_probability"] for t in before} <= {0.02}
     # the next batch: more audits, each with the raised rate as its probability

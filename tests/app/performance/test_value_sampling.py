@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from app.db import Database
 from app.ingest import endpoints as ingest_endpoints
+from app.workforce import endpoints as workforce_endpoints
 from exceptions_queue.tables import SampleDraw, TicketVolume
 from monitors.sampling import horvitz_thompson
 from storage.base import utcnow
@@ -110,6 +111,13 @@ def test_the_budget_is_spent_by_value_over_an_hour(
     assert len(sampled) == len(ids) and 0.6 * BUDGET < len(sampled) < 1.4 * BUDGET
     assert all(0 < t["inclusion_probability"] <= 1 for t in ids.values())
     assert sum(t["inclusion_probability"] < 1 for t in ids.values()) > len(ids) / 2
+    # GET /v1/workforce shows the hour's budget as it stands (read at minute 57)
+    monkeypatch.setattr(workforce_endpoints, "utcnow", lambda: hour + dt.timedelta(minutes=57))
+    [shown] = client.get("/v1/workforce").json()["label_budgets"]
+    assert (shown["model"], shown["period"], shown["labels"]) == ("churn", "hour", BUDGET)
+    assert shown["spent"] == pytest.approx(total)
+    assert (shown["considered"], shown["drawn"]) == (flagged, len(sampled))
+    assert shown["expected_later"] > 0 and shown["audit_raised"] is False
 
 
 def _all_tickets(client: TestClient, **params: Any) -> list[dict[str, Any]]:

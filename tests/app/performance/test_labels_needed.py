@@ -83,6 +83,10 @@ def test_an_undecided_incident_raises_the_audit_until_labels_decide_it(
     assert "raised within the label budget (40 a hour)" in incident["labels_note"]
     [budget] = client.get("/v1/workforce").json()["label_budgets"]
     assert budget["audit_raised"] is True
+    sign_in(client)
+    page = client.get("/ui/models/churn").text
+    assert "<h3>Performance</h3>" in page and "needs labels" in page
+    assert "judged without labels" in page
     before = _audits(client, "w0-")
     assert {t["inclusion_probability"] for t in before} <= {0.02}
     # the next batch: more audits, each with the raised rate as its probability

@@ -233,6 +233,24 @@ def sync_human_labels(
             select(PerformanceLabel).where(PerformanceLabel.prediction_id.in_(ids))
         )
     }
+    taken, added, changed = _changes(ids, ledger, wanted)
+    if not changed:
+        return 0
+    parts = _moved_sums(task, taken, list(added.values()))
+    insert_parts(
+        session,
+        [part_row(model_id, key, kind, sums, now) for (kind, key), sums in parts.items()],
+    )
+    _write_ledger(
+        session, model_id, gone=[pid for pid in ledger if pid not in added], added=added, now=now
+    )
+    return changed
+
+
+def _changes(
+    ids: Iterable[int], ledger: dict[int, PerformanceLabel], wanted: dict[int, _Counted]
+) -> tuple[list[_Counted], dict[int, _Counted], int]:
+    """What the ledger counts that must be taken out, what must be added, how many moved."""
     taken: list[_Counted] = []
     added: dict[int, _Counted] = {}
     changed = 0
@@ -247,10 +265,16 @@ def sync_human_labels(
             taken.append(before)
         if after is not None:
             added[pid] = after
-    if not changed:
-        return 0
+    return taken, added, changed
+
+
+def _moved_sums(
+    task: str, taken: list[_Counted], added: list[_Counted]
+) -> dict[tuple[str, Key], AuditSums]:
+    """The audited sums to add per kind (audited, drift sample), block and model version:
+    what was taken out negative."""
     parts: dict[tuple[str, Key], AuditSums] = {}
-    for sign, counted in ((-1.0, taken), (1.0, list(added.values()))):
+    for sign, counted in ((-1.0, taken), (1.0, added)):
         for key, at in group((c.block, c.model_version) for c in counted).items():
             for kind in (AUDITED, DRIFT_SAMPLE):
                 these = [counted[i] for i in at.tolist() if _kind_of(counted[i]) == kind]
@@ -259,48 +283,55 @@ def sync_human_labels(
                 sums = _audited(task, these)
                 have = parts.get((kind, key), AuditSums.empty())
                 parts[(kind, key)] = have + sums if sign > 0 else have - sums
-    insert_parts(
-        session,
-        [part_row(model_id, key, kind, sums, now) for (kind, key), sums in parts.items()],
-    )
-    gone = [pid for pid in ledger if pid not in added]
+    return parts
+
+
+def _write_ledger(
+    session: Session,
+    model_id: int,
+    *,
+    gone: list[int],
+    added: dict[int, _Counted],
+    now: dt.datetime,
+) -> None:
+    """The ledger of counted labels: rows no longer counted deleted, the new ones upserted."""
     if gone:
         session.execute(delete(PerformanceLabel).where(PerformanceLabel.prediction_id.in_(gone)))
-    if added:
-        stmt = upsert(session, PerformanceLabel)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["prediction_id"],
-            set_={
-                c: getattr(stmt.excluded, c)
-                for c in (
-                    "block",
-                    "model_version",
-                    "stratum",
-                    "inclusion_probability",
-                    "label",
-                    "prediction",
-                    "updated_at",
-                )
-            },
-        )
-        session.execute(
-            stmt,
-            [
-                {
-                    "prediction_id": pid,
-                    "model_id": model_id,
-                    "block": c.block,
-                    "model_version": c.model_version,
-                    "stratum": c.stratum,
-                    "inclusion_probability": c.inclusion_probability,
-                    "label": c.label,
-                    "prediction": c.prediction,
-                    "updated_at": now,
-                }
-                for pid, c in added.items()
-            ],
-        )
-    return changed
+    if not added:
+        return
+    stmt = upsert(session, PerformanceLabel)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["prediction_id"],
+        set_={
+            c: getattr(stmt.excluded, c)
+            for c in (
+                "block",
+                "model_version",
+                "stratum",
+                "inclusion_probability",
+                "label",
+                "prediction",
+                "updated_at",
+            )
+        },
+    )
+    session.execute(
+        stmt,
+        [
+            {
+                "prediction_id": pid,
+                "model_id": model_id,
+                "block": c.block,
+                "model_version": c.model_version,
+                "stratum": c.stratum,
+                "inclusion_probability": c.inclusion_probability,
+                "label": c.label,
+                "prediction": c.prediction,
+                "updated_at": now,
+            }
+            for pid, c in added.items()
+        ],
+    )
 
 
 def _kind_of(counted: _Counted) -> str:

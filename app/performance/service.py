@@ -151,6 +151,38 @@ _parts = _DecodedParts(PART_CACHE_BYTES)
 _IN_CHUNK = 500  # ids per IN (...) when fetching the parts not cached
 
 
+def _decoded_sums(session: Session, model: MonitoredModel, rows: Sequence[Any]) -> dict[int, Any]:
+    """Each part's decoded sums by part id: from the cache (keyed by the database, the
+    part and its creation time), the others fetched in chunks, decoded and cached."""
+    database = session.get_bind().engine.url.render_as_string()
+    decoded: dict[int, Any] = {}
+    missing: list[int] = []
+
+    def key(row: Any) -> tuple[Any, ...]:
+        return (database, model.id, int(row.id), row.kind, int(row.block), row.created_at)
+
+    for row in rows:
+        hit = _parts.get(key(row))
+        if hit is None:
+            missing.append(int(row.id))
+        else:
+            decoded[int(row.id)] = hit
+    if missing:
+        by_id = {int(row.id): row for row in rows}
+        for i in range(0, len(missing), _IN_CHUNK):
+            fetched = session.execute(
+                select(PerformancePart.id, PerformancePart.sums).where(
+                    PerformancePart.id.in_(missing[i : i + _IN_CHUNK])
+                )
+            )
+            for pid, data in fetched:
+                row = by_id[int(pid)]
+                sums = _decode(model.task, row.kind, data)
+                decoded[int(pid)] = sums
+                _parts.put(key(row), sums)
+    return decoded
+
+
 def read_parts(
     session: Session, *, model: MonitoredModel, blocks: range, model_version: str | None
 ) -> dict[int, list[_Part]]:
@@ -189,32 +221,7 @@ def read_parts(
             .group_by(PerformancePart.block)
         )
     }
-    database = session.get_bind().engine.url.render_as_string()
-    decoded: dict[int, Any] = {}
-    missing: list[int] = []
-
-    def key(row: Any) -> tuple[Any, ...]:
-        return (database, model.id, int(row.id), row.kind, int(row.block), row.created_at)
-
-    for row in rows:
-        hit = _parts.get(key(row))
-        if hit is None:
-            missing.append(int(row.id))
-        else:
-            decoded[int(row.id)] = hit
-    if missing:
-        by_id = {int(row.id): row for row in rows}
-        for i in range(0, len(missing), _IN_CHUNK):
-            fetched = session.execute(
-                select(PerformancePart.id, PerformancePart.sums).where(
-                    PerformancePart.id.in_(missing[i : i + _IN_CHUNK])
-                )
-            )
-            for pid, data in fetched:
-                row = by_id[int(pid)]
-                sums = _decode(model.task, row.kind, data)
-                decoded[int(pid)] = sums
-                _parts.put(key(row), sums)
+    decoded = _decoded_sums(session, model, rows)
     out: dict[int, list[_Part]] = defaultdict(list)
     for row in rows:
         sums = decoded.get(int(row.id))
@@ -367,19 +374,7 @@ def window_item(
     estimated = _estimated_sums(window, fit.reference_id if fit else None)
     reference = dict(fit.metrics) if fit else {}
     settings = settings_of(model)
-    metrics: dict[str, Any] = {}
-    judged: dict[str, dict[str, Estimate | None]] = {}
-    for name in metric_names(model):
-        realized = metric(window.realized, name) if window.realized is not None else None
-        audited = metric(audit, name) if audit is not None and window.audited is not None else None
-        est = metric(estimated, name) if estimated is not None else None
-        judged[name] = {"realized": realized, "audited": audited, "estimated": est}
-        coverage = 0.0 if realized is None or not rows else realized.n / rows
-        metrics[name] = {
-            "realized": _estimate_json(realized, coverage=round(coverage, 6)),
-            "audited": _estimate_json(audited),
-            "estimated": _estimate_json(est),
-        }
+    metrics, judged = _metrics(model, window, audit, estimated)
     watched = (settings.metric if settings else None) or metric_names(model)[0]
     estimates = judged.get(watched, {})
     realized_n = estimates.get("realized")
@@ -413,6 +408,27 @@ def window_item(
         else int(window.drift_sample.labels),
     }
     return item, verdict
+
+
+def _metrics(
+    model: MonitoredModel, window: BlockSums, audit: Any, estimated: Any
+) -> tuple[dict[str, Any], dict[str, dict[str, Estimate | None]]]:
+    """Each metric's realized, audited and estimated value, as shown and as judged."""
+    rows = window.rows
+    metrics: dict[str, Any] = {}
+    judged: dict[str, dict[str, Estimate | None]] = {}
+    for name in metric_names(model):
+        realized = metric(window.realized, name) if window.realized is not None else None
+        audited = metric(audit, name) if audit is not None and window.audited is not None else None
+        est = metric(estimated, name) if estimated is not None else None
+        judged[name] = {"realized": realized, "audited": audited, "estimated": est}
+        coverage = 0.0 if realized is None or not rows else realized.n / rows
+        metrics[name] = {
+            "realized": _estimate_json(realized, coverage=round(coverage, 6)),
+            "audited": _estimate_json(audited),
+            "estimated": _estimate_json(est),
+        }
+    return metrics, judged
 
 
 def _bounds(
@@ -561,6 +577,34 @@ def audit_now(session: Session, *, model: MonitoredModel) -> AuditNow | None:
 COMPACT_GROUPS = 500
 
 
+def _merge(session: Session, model: MonitoredModel, parts: list[PerformancePart]) -> None:
+    """One part in place of ``parts`` (one block, version, kind and reference): their sums
+    added, their time span, the newest creation time."""
+    first = parts[0]
+    total: Any = None
+    for part in parts:
+        total = _plus(total, _decode(model.task, first.kind, part.sums))
+    firsts = [p.first_ts for p in parts if p.first_ts is not None]
+    lasts = [p.last_ts for p in parts if p.last_ts is not None]
+    session.add(
+        PerformancePart(
+            model_id=model.id,
+            block=first.block,
+            model_version=first.model_version,
+            kind=first.kind,
+            reference_id=first.reference_id,
+            sums=total.to_json(),
+            first_ts=min(firsts) if firsts else None,
+            last_ts=max(lasts) if lasts else None,
+            created_at=max(p.created_at for p in parts),
+        )
+    )
+    # inserted before the old parts go: the newest id stays alive, so SQLite never
+    # hands a deleted part's id to a new one (decoded parts are cached by id)
+    session.flush()
+    session.execute(delete(PerformancePart).where(PerformancePart.id.in_([p.id for p in parts])))
+
+
 def compact(session: Session, *, model: MonitoredModel, before_block: int) -> int:
     """Merge the parts of finished blocks into one row per block, version, kind and
     reference; returns the parts removed.
@@ -598,29 +642,6 @@ def compact(session: Session, *, model: MonitoredModel, before_block: int) -> in
         parts = list(session.scalars(stmt))
         if len(parts) < 2:
             continue
-        total: Any = None
-        for part in parts:
-            total = _plus(total, _decode(model.task, kind, part.sums))
-        firsts = [p.first_ts for p in parts if p.first_ts is not None]
-        lasts = [p.last_ts for p in parts if p.last_ts is not None]
-        session.add(
-            PerformancePart(
-                model_id=model.id,
-                block=block,
-                model_version=version,
-                kind=kind,
-                reference_id=reference_id,
-                sums=total.to_json(),
-                first_ts=min(firsts) if firsts else None,
-                last_ts=max(lasts) if lasts else None,
-                created_at=max(p.created_at for p in parts),
-            )
-        )
-        # inserted before the old parts go: the newest id stays alive, so SQLite never
-        # hands a deleted part's id to a new one (decoded parts are cached by id)
-        session.flush()
-        session.execute(
-            delete(PerformancePart).where(PerformancePart.id.in_([p.id for p in parts]))
-        )
+        _merge(session, model, parts)
         removed += len(parts)
     return removed

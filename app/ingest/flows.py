@@ -40,7 +40,7 @@ from app.ingest.store import (
     store_postgres,
     store_sqlite,
 )
-from app.ingest.value import flagged_values, labels_wanted
+from app.ingest.value import Floats, flagged_values, labels_wanted
 from app.performance import blocks as performance
 from exceptions_queue import repository, sampling, service
 from exceptions_queue.rules import Findings, RuleConfig, evaluate
@@ -307,16 +307,9 @@ def on_batch_stored(
     )
     id_of = dict(zip(stored.new_positions.tolist(), stored.prediction_ids, strict=True))
     budget = sampling.Budget.of(service.options_of(model))
-    values = None
-    plan = None
-    if budget is not None:
-        values = flagged_values(session, model, batch, findings.found, findings.config)
-        flagged = set(findings.found.low_confidence.positions.tolist())
-        plan = sampling.AuditPlan(
-            rate=findings.config.audit_rate,
-            unflagged=sum(1 for j in id_of if j not in flagged),
-            boost=labels_wanted(session, model.id),
-        )
+    values, plan = (
+        _valued(session, model, batch, findings, id_of) if budget is not None else (None, None)
+    )
     new, groups = _candidates(
         findings.found,
         findings.config,
@@ -345,6 +338,25 @@ def on_batch_stored(
         rng=_rng(model, batch),
         audit=plan,
     )
+
+
+def _valued(
+    session: Session,
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    findings: BatchFindings,
+    id_of: dict[int, int],
+) -> tuple[Floats, sampling.AuditPlan]:
+    """Under a label budget: the flagged records' values, and the plan of audits (the
+    unflagged records, at the audit rate, raised while performance needs labels)."""
+    values = flagged_values(session, model, batch, findings.found, findings.config)
+    flagged = set(findings.found.low_confidence.positions.tolist())
+    plan = sampling.AuditPlan(
+        rate=findings.config.audit_rate,
+        unflagged=sum(1 for j in id_of if j not in flagged),
+        boost=labels_wanted(session, model.id),
+    )
+    return values, plan
 
 
 def _rng(model: MonitoredModel, batch: ValidatedBatch) -> np.random.Generator:

@@ -175,26 +175,19 @@ def workforce(
     tally = _Tally.of(repository.finished_since(session, since=now - DAY), listed, now)
     active_names = {r for r, m in reviewers_seen}
     listed_active = {r for r, m in reviewers_seen if model is None or names.get(m) == model}
-    agree = {r: (a, n) for r, a, n in repository.agreement(session, since=now - DAY)}
     claims = repository.first_claims(session, since=now - DAY)
 
-    if not tally.all_handle or sum(tally.all_handle) <= 0:
-        forecast, unavailable = None, NO_HANDLE_TIME
-    else:
-        forecast, unavailable = (
-            _forecast(
-                now=now,
-                names=names,
-                rates=rates,
-                active=active,
-                reviewers=len(active_names),
-                mean_handle_seconds=float(np.mean(tally.all_handle)),
-                target=settings.workforce_sla_target,
-                listed=listed,
-                band_runs=band_runs,
-            ),
-            None,
-        )
+    forecast = _forecast_if_known(
+        tally.all_handle,
+        now=now,
+        names=names,
+        rates=rates,
+        active=active,
+        reviewers=len(active_names),
+        settings=settings,
+        listed=listed,
+        band_runs=band_runs,
+    )
     return Workforce(
         at=now,
         model=model,
@@ -204,13 +197,15 @@ def workforce(
         arrivals=arrivals,
         handle_times=tally.handle_times(),
         active_reviewers=len(listed_active),
-        reviewers=tally.reviewers(sorted(set(tally.done_day) | listed_active), active_names, agree),
+        reviewers=tally.reviewers(
+            sorted(set(tally.done_day) | listed_active), active_names, _agreement(session, now)
+        ),
         throughput_per_hour=sum(tally.throughput.values()),
         throughput=tally.throughputs(names),
         time_to_first_claim=_first_claims(claims, names, listed),
         label_budgets=label_budgets(session, now=now, model=model),
         forecast=forecast,
-        forecast_unavailable=unavailable,
+        forecast_unavailable=NO_HANDLE_TIME if forecast is None else None,
     )
 
 
@@ -245,6 +240,39 @@ def label_budgets(
             )
         )
     return out
+
+
+def _forecast_if_known(
+    handle_seconds: list[float],
+    *,
+    now: dt.datetime,
+    names: dict[int, str],
+    rates: Rates,
+    active: list[repository.Active],
+    reviewers: int,
+    settings: Settings,
+    listed: Listed,
+    band_runs: int,
+) -> Forecast | None:
+    """The forecast, when the last day's finished tickets give a handle time."""
+    if not handle_seconds or sum(handle_seconds) <= 0:
+        return None
+    return _forecast(
+        now=now,
+        names=names,
+        rates=rates,
+        active=active,
+        reviewers=reviewers,
+        mean_handle_seconds=float(np.mean(handle_seconds)),
+        target=settings.workforce_sla_target,
+        listed=listed,
+        band_runs=band_runs,
+    )
+
+
+def _agreement(session: Session, now: dt.datetime) -> dict[str, tuple[int, int]]:
+    """Each reviewer's second reviews of the last day that agreed, and all of them."""
+    return {r: (a, n) for r, a, n in repository.agreement(session, since=now - DAY)}
 
 
 def _arrivals(rates: Rates, names: dict[int, str], listed: Listed) -> list[Arrivals]:

@@ -256,48 +256,19 @@ def fit_dle(columns: Mapping[str, Any], y_true: Any, y_pred: Any, *, seed: int =
     -------
     LossModel
     """
-    truth = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
-    if truth.size != pred.size:
-        raise ValueError(f"{truth.size} true values for {pred.size} predictions")
-    keep = np.isfinite(truth) & np.isfinite(pred)
-    if keep.sum() < MIN_ROWS:
-        raise ValueError(
-            f"DLE needs at least {MIN_ROWS} reference rows with a true value and a prediction, "
-            f"got {int(keep.sum())}"
-        )
-    categories: dict[str, tuple[str, ...]] = {}
-    for name, raw in columns.items():
-        values = np.asarray(raw)
-        if values.dtype.kind in "OUS":
-            present = [str(v) for v in np.asarray(raw, dtype=object)[keep] if v is not None]
-            uniques, counts = np.unique(np.asarray(present, dtype=str), return_counts=True)
-            order = np.argsort(-counts, kind="stable")[:MAX_CATEGORIES]
-            categories[name] = tuple(str(uniques[i]) for i in order)
+    truth, pred, keep = _usable_rows(y_true, y_pred)
+    categories = _categories(columns, keep)
     features = tuple(columns)
     shell = LossModel(features, categories, None, None, 1.0, 1.0)
     x = shell.matrix(columns, pred)[keep]
     e = errors(truth[keep], pred[keep])
     abs_e, sq_e = np.abs(e), e * e
     categorical = np.array([f in categories for f in features] + [False])
-
-    # out-of-fold predictions measure how far records fall from the predicted loss
-    rng = np.random.default_rng(seed)
-    fold = rng.integers(0, 2, size=e.size)
-    oof_a, oof_s = np.empty(e.size), np.empty(e.size)
-    abs_folds, sq_folds = [], []
     with _one_thread():
-        for f in (0, 1):
-            train, test = fold != f, fold == f
-            model = _regressor(categorical, seed).fit(x[train], abs_e[train])
-            oof_a[test] = model.predict(x[test])
-            abs_folds.append(model)
-            model = _regressor(categorical, seed).fit(x[train], sq_e[train])
-            oof_s[test] = model.predict(x[test])
-            sq_folds.append(model)
+        oof_a, abs_folds = _out_of_fold(x, abs_e, categorical, seed)
+        oof_s, sq_folds = _out_of_fold(x, sq_e, categorical, seed)
         abs_model = _regressor(categorical, seed).fit(x, abs_e)
         sq_model = _regressor(categorical, seed).fit(x, sq_e)
-    oof_a, oof_s = np.clip(oof_a, 0.0, None), np.clip(oof_s, 0.0, None)
     c1 = float(((abs_e - oof_a) ** 2).sum() / max((oof_a**2).sum(), 1e-300))
     c2 = float(((sq_e - oof_s) ** 2).sum() / max((oof_s**2).sum(), 1e-300))
     return LossModel(
@@ -311,6 +282,61 @@ def fit_dle(columns: Mapping[str, Any], y_true: Any, y_pred: Any, *, seed: int =
         abs_folds=tuple(abs_folds),
         sq_folds=tuple(sq_folds),
     )
+
+
+def _usable_rows(
+    y_true: Any, y_pred: Any
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """The true values, the predictions, and which rows have both (enough of them, or raise)."""
+    truth = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    if truth.size != pred.size:
+        raise ValueError(f"{truth.size} true values for {pred.size} predictions")
+    keep = np.isfinite(truth) & np.isfinite(pred)
+    if keep.sum() < MIN_ROWS:
+        raise ValueError(
+            f"DLE needs at least {MIN_ROWS} reference rows with a true value and a prediction, "
+            f"got {int(keep.sum())}"
+        )
+    return truth, pred, keep
+
+
+def _categories(
+    columns: Mapping[str, Any], keep: npt.NDArray[np.bool_]
+) -> dict[str, tuple[str, ...]]:
+    """Each categorical column's most frequent values (at most ``MAX_CATEGORIES``)."""
+    categories: dict[str, tuple[str, ...]] = {}
+    for name, raw in columns.items():
+        values = np.asarray(raw)
+        if values.dtype.kind in "OUS":
+            present = [str(v) for v in np.asarray(raw, dtype=object)[keep] if v is not None]
+            uniques, counts = np.unique(np.asarray(present, dtype=str), return_counts=True)
+            order = np.argsort(-counts, kind="stable")[:MAX_CATEGORIES]
+            categories[name] = tuple(str(uniques[i]) for i in order)
+    return categories
+
+
+def _out_of_fold(
+    x: npt.NDArray[np.float64],
+    loss: npt.NDArray[np.float64],
+    categorical: npt.NDArray[np.bool_],
+    seed: int,
+) -> tuple[npt.NDArray[np.float64], list[Any]]:
+    """Two half-reference models of ``loss`` and each one's predictions on the other half.
+
+    The out-of-fold predictions measure how far records fall from the predicted
+    loss (the dispersion); the two models' gap on a window's inputs measures the
+    loss models' own error there.
+    """
+    fold = np.random.default_rng(seed).integers(0, 2, size=loss.size)
+    oof = np.empty(loss.size)
+    models = []
+    for f in (0, 1):
+        train, test = fold != f, fold == f
+        model = _regressor(categorical, seed).fit(x[train], loss[train])
+        oof[test] = model.predict(x[test])
+        models.append(model)
+    return np.clip(oof, 0.0, None), models
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
@@ -246,6 +247,35 @@ def _audits(
     return raised, (rate - plan.rate) * plan.unflagged
 
 
+def _record_draws(
+    session: Session,
+    model_id: int,
+    considered: Sequence[NewTicket],
+    values: npt.NDArray[np.float64],
+    pi: npt.NDArray[np.float64],
+    drawn: npt.NDArray[np.bool_],
+    *,
+    now: dt.datetime,
+) -> None:
+    """Write every considered record's value and probability to ``sample_draws``, drawn or not."""
+    rows = [
+        {
+            "model_id": model_id,
+            "prediction_id": c.prediction_id,
+            "kind": c.kind,
+            "stratum": c.sampling_stratum or FLAGGED,
+            "value": float(v),
+            "inclusion_probability": float(p),
+            "sampled": bool(d),
+            "at": now,
+        }
+        for c, v, p, d in zip(considered, values, pi, drawn, strict=True)
+        if c.prediction_id is not None
+    ]
+    if rows:
+        session.execute(insert(SampleDraw), rows)
+
+
 def admit(
     session: Session,
     *,
@@ -279,22 +309,7 @@ def admit(
     kept, raise_cost = _audits(audits, audit, rate)
     pi = inclusion_probabilities(values, max(0.0, pace.share - raise_cost))
     drawn = poisson_sample(pi, rng if rng is not None else np.random.default_rng())
-    draws = [
-        {
-            "model_id": model_id,
-            "prediction_id": c.prediction_id,
-            "kind": c.kind,
-            "stratum": c.sampling_stratum or FLAGGED,
-            "value": float(v),
-            "inclusion_probability": float(p),
-            "sampled": bool(d),
-            "at": now,
-        }
-        for c, v, p, d in zip(budgeted, values, pi, drawn, strict=True)
-        if c.prediction_id is not None
-    ]
-    if draws:
-        session.execute(insert(SampleDraw), draws)
+    _record_draws(session, model_id, budgeted, values, pi, drawn, now=now)
     keep = [
         replace(c, inclusion_probability=(c.inclusion_probability or 1.0) * float(p))
         for c, p, d in zip(budgeted, pi, drawn, strict=True)

@@ -144,8 +144,9 @@ class Settings(BaseSettings):
     workforce_recent_seconds: float = Field(
         default=1800.0,
         gt=0,
-        description="The span of the recent arrival rate (the forecast's rate until a week of "
-        "history gives an hour-of-week profile).",
+        description="The recent arrival rate (the forecast's rate until a week of history gives "
+        "an hour-of-week profile) looks back four times this far and reads the rate since the "
+        "last change of rate it finds there, else over the whole look-back.",
     )
     workforce_sla_target: float = Field(
         default=0.95,

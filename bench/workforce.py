@@ -16,14 +16,16 @@ simulated time; the forecast and the alert read the same table.
 
 Three runs from the same seed:
 
-- **A** two reviewers throughout: the forecast read at 5 h 30 (once the
-  surge is measured) against the simulated first breach; the lead time of
-  ``queue.staffing`` before that breach;
+- **A** two reviewers throughout: the forecast read at 5 h 30 and at 6 h
+  (half an hour and an hour into the surge) against the simulated first
+  breach; the lead time of ``queue.staffing`` before that breach. With
+  ``--breach-seeds N`` run A is repeated for N seeds (one seed says little:
+  half an hour of the surge is about 33 tickets, a rate known to ±17%);
 - **B** two reviewers until 9 h, then what ``GET /v1/workforce`` recommends
   at 9 h (``reviewers_needed_now``): SLA attainment over 30 h (target ≥ 95%);
 - **C** as B with one reviewer fewer: attainment should fall below 95%.
 
-    python bench/workforce.py [--seed 1]
+    python bench/workforce.py [--seed 1] [--breach-seeds 5]
 """
 
 from __future__ import annotations
@@ -131,6 +133,9 @@ class Run:
     )  # id -> (claimed, due)
     predicted_breach_h: float | None = None
     predicted_at_h: float | None = None
+    # every forecast read: its time -> the first low-confidence breach it said (hours)
+    predictions: dict[float, float | None] = field(default_factory=dict)
+    measured_at: dict[float, str] = field(default_factory=dict)
     recommended: int | None = None
     measured: str = ""
     alert_fired_h: float | None = None
@@ -140,7 +145,7 @@ class Run:
 
 
 def simulate(
-    label: str, *, hours: float, staffing: Any, seed: int, predict_at: float | None
+    label: str, *, hours: float, staffing: Any, seed: int, predict_at: tuple[float, ...]
 ) -> Run:
     """One run on a fresh service; ``staffing(hour, run)`` says how many reviewers work."""
     folder = Path(tempfile.mkdtemp(prefix=f"dd-bench-wf-{label}-"))
@@ -180,8 +185,8 @@ def simulate(
         push(m * minute, "arrivals")
         if m % 5 == 0:
             push(m * minute + minute / 2, "rules")
-    if predict_at is not None:
-        push(predict_at, "predict")
+    for at in predict_at:
+        push(at, "predict")
     busy: dict[int, int] = {}  # reviewer -> ticket
     seq = 0
 
@@ -245,8 +250,11 @@ def simulate(
                 f"per reviewer, {f['reviewers']} reviewers, {w['waiting']} waiting"
             )
             lc = [b for b in f["breaches"] if b["kind"] == "low_confidence"]
+            run.predicted_breach_h = None
             if lc and lc[0]["in_minutes"] is not None:
                 run.predicted_breach_h = e.at + lc[0]["in_minutes"] / 60
+            run.predictions[e.at] = run.predicted_breach_h
+            run.measured_at[e.at] = run.measured
             for reviewer in range(len(keys)):
                 try_claim(reviewer, e.at)
     end = START + dt.timedelta(hours=hours)
@@ -278,44 +286,86 @@ def simulate(
     return run
 
 
+READS = (5.5, 6.0)  # the forecast is read half an hour and an hour into the surge
+
+
+def breach_lines(a: Run, seed: int) -> list[str]:
+    """Run A's forecasts, each against the simulated first breach (time to breach from the read)."""
+    if a.first_breach_h is None:
+        return [f"A seed {seed}: no simulated breach within the run"]
+    lines = []
+    for at, predicted in sorted(a.predictions.items()):
+        if predicted is None:
+            lines.append(f"A seed {seed}, read at {at:.1f} h: the forecast saw no breach")
+            continue
+        ahead_pred, ahead_sim = predicted - at, a.first_breach_h - at
+        error = 100 * (ahead_pred / ahead_sim - 1)
+        lines.append(
+            f"A seed {seed}, read at {at:.1f} h: first breach at {predicted:.2f} h; simulated "
+            f"{a.first_breach_h:.2f} h (time to breach {ahead_pred:.2f} h vs {ahead_sim:.2f} h: "
+            f"{error:+.0f}%, {'within' if abs(error) <= 20 else 'OUTSIDE'} ±20%; "
+            f"it measured {a.measured_at[at]})"
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--breach-seeds",
+        type=int,
+        default=1,
+        help="run A (the breach forecast) for this many seeds from --seed; B and C use --seed",
+    )
     args = parser.parse_args()
     patch_service()
     t0 = time.perf_counter()
-    a = simulate("A", hours=13.0, staffing=lambda h, r: 2, seed=args.seed, predict_at=5.5)
+    seeds = range(args.seed, args.seed + args.breach_seeds)
+    runs = {
+        s: simulate("A", hours=13.0, staffing=lambda h, r: 2, seed=s, predict_at=READS)
+        for s in seeds
+    }
+    a = runs[args.seed]
 
     def later(delta: int) -> Any:
         return lambda h, r: 2 if h < 9.0 or r.recommended is None else max(1, r.recommended + delta)
 
-    b = simulate("B", hours=30.0, staffing=later(0), seed=args.seed, predict_at=9.0)
-    c = simulate("C", hours=30.0, staffing=later(-1), seed=args.seed, predict_at=9.0)
+    b = simulate("B", hours=30.0, staffing=later(0), seed=args.seed, predict_at=(9.0,))
+    c = simulate("C", hours=30.0, staffing=later(-1), seed=args.seed, predict_at=(9.0,))
     elapsed = time.perf_counter() - t0
     print(
         f"scenario: {BASE_RATE:g}/h low-confidence tickets, x{STEP:g} at hour {STEP_AT:g}; "
         f"log-normal handle times (mean {HANDLE_MEAN_MIN:g} min, sigma {HANDLE_SIGMA}); "
         f"SLA {SLA_HOURS:g} h; seed {args.seed}"
     )
-    if a.predicted_breach_h is not None and a.first_breach_h is not None:
-        ahead_pred = a.predicted_breach_h - (a.predicted_at_h or 0)
-        ahead_sim = a.first_breach_h - (a.predicted_at_h or 0)
-        print(
-            f"A (2 reviewers): forecast at {a.predicted_at_h:.2f} h: first breach at "
-            f"{a.predicted_breach_h:.2f} h; simulated {a.first_breach_h:.2f} h "
-            f"(time to breach {ahead_pred:.2f} h vs {ahead_sim:.2f} h: "
-            f"{100 * (ahead_pred / ahead_sim - 1):+.0f}%; target within ±20%)"
-        )
-    else:
-        print(f"A (2 reviewers): predicted {a.predicted_breach_h}, simulated {a.first_breach_h}")
-    if a.alert_fired_h is not None and a.first_breach_h is not None:
-        print(
-            f"A: queue.staffing fired at {a.alert_fired_h:.2f} h, "
-            f"{60 * (a.first_breach_h - a.alert_fired_h):.0f} min before the first breach "
-            f"(lead time setting 60 min)"
-        )
-    else:
-        print(f"A: queue.staffing fired at {a.alert_fired_h}, first breach {a.first_breach_h}")
+    for s, run in runs.items():
+        print("\n".join(breach_lines(run, s)))
+    for at in READS:
+        errors = [
+            (r.predictions[at] - at) / (r.first_breach_h - at) - 1
+            for r in runs.values()
+            if r.predictions.get(at) is not None and r.first_breach_h is not None
+        ]
+        if errors:
+            within = sum(abs(e) <= 0.2 for e in errors)
+            print(
+                f"A read at {at:.1f} h: within ±20% on {within} of {len(runs)} seeds; mean error "
+                f"{100 * float(np.mean(errors)):+.0f}%, mean |error| "
+                f"{100 * float(np.mean(np.abs(errors))):.0f}%"
+            )
+    for s, run in runs.items():
+        if run.alert_fired_h is not None and run.first_breach_h is not None:
+            print(
+                f"A seed {s}: queue.staffing fired at {run.alert_fired_h:.2f} h, "
+                f"{60 * (run.first_breach_h - run.alert_fired_h):.0f} min before the first "
+                f"breach (lead time setting 60 min)"
+            )
+        else:
+            print(
+                f"A seed {s}: queue.staffing fired at {run.alert_fired_h}, first breach "
+                f"{run.first_breach_h}"
+            )
     print(
         f"B (2 reviewers, then the recommended {b.recommended} from 9 h): SLA attainment "
         f"{100 * (b.attainment or 0):.1f}% of tickets due by 30 h (target >= 95%)"

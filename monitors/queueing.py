@@ -660,3 +660,73 @@ def _fewest(holds: Callable[[int], bool], lo: int, most: int) -> int:
         else:
             lo = mid
     return hi
+
+
+@dataclass(frozen=True)
+class RecentRate:
+    """An arrival rate read from the recent past, and the stretch it was read over."""
+
+    per_hour: float
+    span_hours: float  # how far back the rate reaches (since a change, or the whole look-back)
+    changed: bool  # a change of rate was found: the rate is the one since it
+
+
+def recent_rate(
+    ages: Sequence[float] | np.ndarray,
+    *,
+    lookback: float,
+    bin_hours: float = 1 / 12,
+    min_span: float = 1 / 6,
+    threshold: float = 9.0,
+) -> RecentRate:
+    """The arrival rate since the last change of rate, or over the whole ``lookback``.
+
+    ``ages`` are how long ago (hours) each arrival of the last ``lookback``
+    hours came. A fixed window trades noise for lag: half an hour of 66 tickets
+    an hour is 33 tickets, a rate known to ±17%. Here the look-back is split in
+    bins, and the one split into "before" and "after" that best explains the
+    counts as two Poisson rates is tested against one rate (likelihood ratio,
+    ``2·Σ n·log(n / expected)``; ``threshold`` 9 is χ²₁'s 0.3% point, and since
+    every split is tried about 3% of steady two-hour look-backs show a change,
+    which costs only noise: the rate since a false split is still unbiased).
+    Found: the rate since the split (at least ``min_span`` hours of it). Not
+    found: the whole look-back's rate, the least noisy reading of a steady rate. A one-split search (binary segmentation's
+    first step, Scott & Knott 1974) finds the latest large step; a slow drift
+    is read as its average over the look-back.
+
+    >>> rng = np.random.default_rng(0)
+    >>> before = rng.uniform(1.0, 2.0, rng.poisson(22))    # 22/h, between 2 h and 1 h ago
+    >>> after = rng.uniform(0.0, 1.0, rng.poisson(66))     # 66/h in the last hour
+    >>> r = recent_rate(np.concatenate([before, after]), lookback=2.0)
+    >>> r.changed, round(r.span_hours, 2), round(r.per_hour)
+    (True, 1.08, 69)
+    >>> steady = rng.uniform(0.0, 2.0, rng.poisson(2 * 40))
+    >>> r = recent_rate(steady, lookback=2.0)
+    >>> r.changed, r.span_hours, round(r.per_hour)
+    (False, 2.0, 40)
+    """
+    lookback = _check_rate("lookback", lookback, positive=True)
+    a = np.asarray(ages, dtype=np.float64)
+    a = a[(a >= 0) & (a < lookback)]
+    bins = max(1, round(lookback / bin_hours))
+    width = lookback / bins
+    # counts per bin, the newest first
+    counts = np.bincount(np.minimum((a / width).astype(np.intp), bins - 1), minlength=bins)
+    total = int(counts.sum())
+    steady = RecentRate(total / lookback, lookback, False)
+    shortest = max(1, math.ceil(min_span / width - 1e-9))
+    if total == 0 or bins < 2 * shortest:
+        return steady
+    after = np.cumsum(counts)[shortest - 1 : bins - shortest]  # the newest k bins, k ≥ shortest
+    k = np.arange(shortest, bins - shortest + 1)
+    before = total - after
+    t_after = k * width
+    t_before = lookback - t_after
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(
+            after > 0, after * np.log(after / (total * t_after / lookback)), 0.0
+        ) + np.where(before > 0, before * np.log(before / (total * t_before / lookback)), 0.0)
+    best = int(np.argmax(ratio))
+    if 2.0 * float(ratio[best]) < threshold:
+        return steady
+    return RecentRate(float(after[best]) / float(t_after[best]), float(t_after[best]), True)

@@ -81,14 +81,12 @@ def first_volume_hour(session: Session) -> dict[int, dt.datetime]:
     return {int(m): h for m, h in session.execute(stmt) if h is not None}
 
 
-def created_since(session: Session, *, since: dt.datetime) -> list[tuple[int, str, int]]:
-    """(model id, kind, tickets) created since ``since``: the recent arrival rate."""
-    stmt = (
-        select(T.c.model_id, T.c.kind, func.count())
-        .where(T.c.created_at >= since)
-        .group_by(T.c.model_id, T.c.kind)
-    )
-    return [(int(m), str(k), int(n)) for m, k, n in session.execute(stmt)]
+def created_times_since(
+    session: Session, *, since: dt.datetime
+) -> list[tuple[int, str, dt.datetime]]:
+    """(model id, kind, created at) of every ticket created since ``since``: the recent rate."""
+    stmt = select(T.c.model_id, T.c.kind, T.c.created_at).where(T.c.created_at >= since)
+    return [(int(m), str(k), c) for m, k, c in session.execute(stmt)]
 
 
 def finished_since(session: Session, *, since: dt.datetime) -> list[Finished]:

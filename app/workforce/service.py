@@ -43,6 +43,7 @@ from monitors.queueing import (
     StaffingPlan,
     backlog_band,
     fluid_forecast,
+    recent_rate,
     staffing_plan,
 )
 from storage.options import ModelOptions
@@ -54,6 +55,8 @@ WEEK = dt.timedelta(days=7)
 PROFILE_WEEKS = 4
 HORIZON_HOURS = 24
 BACKLOG_HORIZONS = (1.0, 4.0, 24.0)
+# the recent rate looks back this many DRIFTDESK_WORKFORCE_RECENT_SECONDS for a change of rate
+LOOKBACK_SPANS = 4
 # how far the recent rate may scale the hour-of-week profile (a surge, a quiet spell)
 PROFILE_SCALE = (0.25, 4.0)
 METHOD = (
@@ -95,14 +98,23 @@ class Rates:
     basis: dict[tuple[int, str], str]
 
 
+def _recent_rates(
+    session: Session, *, now: dt.datetime, settings: Settings
+) -> dict[tuple[int, str], float]:
+    """Per model × kind, the arrival rate since its last change of rate (monitors.queueing's
+    ``recent_rate``) within a look-back of four recent spans, else over the whole look-back."""
+    lookback = LOOKBACK_SPANS * dt.timedelta(seconds=settings.workforce_recent_seconds)
+    ages: dict[tuple[int, str], list[float]] = {}
+    for m, k, created in repository.created_times_since(session, since=now - lookback):
+        ages.setdefault((m, k), []).append((now - created) / HOUR)
+    return {
+        key: recent_rate(found, lookback=lookback / HOUR).per_hour for key, found in ages.items()
+    }
+
+
 def arrival_rates(session: Session, *, now: dt.datetime, settings: Settings) -> Rates:
     """Recent rate per model × kind; the hour-of-week profile's 24 h once a week of history exists."""
-    recent_span = dt.timedelta(seconds=settings.workforce_recent_seconds)
-    per_hour = HOUR / recent_span
-    recent = {
-        (m, k): n * per_hour
-        for m, k, n in repository.created_since(session, since=now - recent_span)
-    }
+    recent = _recent_rates(session, now=now, settings=settings)
     first = repository.first_volume_hour(session)
     long_enough = {m for m, h in first.items() if now - h >= WEEK}
     profiles: dict[tuple[int, str], np.ndarray] = {}

@@ -17,6 +17,7 @@ from monitors.queueing import (
     erlang_c,
     fluid_forecast,
     priority_wait_exceeds,
+    recent_rate,
     servers_for_priorities,
     servers_for_service_level,
     staffing_plan,
@@ -293,3 +294,48 @@ def test_classes_of_equal_priority_are_served_oldest_first() -> None:
     # one reviewer, 10/h: fraud's older tickets go first (within 24 min), none breaches
     path = fluid_forecast([churn, fraud], service_rate=10.0, servers=1, busy=0.0, horizon=3.0)
     assert path.breach == {"churn": None, "fraud": None}
+
+
+def _arrivals(rng: np.random.Generator, segments: list[tuple[float, float, float]]) -> np.ndarray:
+    """Poisson arrival ages (hours ago) from (rate per hour, newest age, oldest age) segments."""
+    parts = [rng.uniform(lo, hi, rng.poisson(rate * (hi - lo))) for rate, lo, hi in segments]
+    return np.concatenate(parts)
+
+
+def test_recent_rate_is_unbiased_and_steady_when_nothing_changed() -> None:
+    rng = np.random.default_rng(20261203)
+    reads = [recent_rate(_arrivals(rng, [(40.0, 0.0, 2.0)]), lookback=2.0) for _ in range(2000)]
+    rates = np.array([r.per_hour for r in reads])
+    assert abs(rates.mean() - 40.0) < 0.3  # unbiased (standard error 0.1)
+    assert np.mean([r.changed for r in reads]) < 0.05  # a false change is rare (and unbiased)
+    # two hours of arrivals: sd 4.5 (the few false splits add some); a 30-min window: 8.9
+    assert rates.std() < 6.5
+
+
+def test_recent_rate_finds_a_step_and_reads_the_rate_since_it() -> None:
+    """A surge (22/h to 66/h): an hour into it the rate since the step is read, with less
+    noise than a fixed 30-minute window; half an hour in, mostly found too."""
+    rng = np.random.default_rng(7)
+    found, errors, window_errors = 0, [], []
+    for _ in range(1000):
+        ages = _arrivals(rng, [(66.0, 0.0, 1.0), (22.0, 1.0, 2.0)])
+        r = recent_rate(ages, lookback=2.0)
+        found += r.changed
+        errors.append(abs(r.per_hour - 66.0))
+        window_errors.append(abs(np.sum(ages < 0.5) / 0.5 - 66.0))
+    assert found >= 950
+    assert np.mean(errors) < 0.85 * np.mean(window_errors)
+    half_hour = [
+        recent_rate(_arrivals(rng, [(66.0, 0.0, 0.5), (22.0, 0.5, 2.0)]), lookback=2.0)
+        for _ in range(1000)
+    ]
+    assert np.mean([r.changed for r in half_hour]) > 0.85
+    assert abs(np.mean([r.per_hour for r in half_hour if r.changed]) - 66.0) < 6.0
+
+
+def test_recent_rate_edges() -> None:
+    assert recent_rate([], lookback=0.5).per_hour == 0.0
+    r = recent_rate([0.01, 0.02, 3.0, -1.0], lookback=0.5)  # outside the look-back: ignored
+    assert r.per_hour == 4.0 and not r.changed
+    with pytest.raises(ValueError, match="lookback"):
+        recent_rate([0.1], lookback=0.0)

@@ -27,9 +27,10 @@ def test_rates_handle_times_reviewers_and_first_claims(
     db: Database, settings: Settings, churn: dict[str, Any]
 ) -> None:
     mid = churn["id"]
-    # 30 drift tickets (SLA 4 h) over the last 30 minutes (the recent span): 60 per hour
+    # 30 drift tickets (SLA 4 h) over the last 30 minutes and none before: a change of rate
+    # half an hour ago, so the rate since it, 60 per hour (not the two hours' 15)
     for i in range(30):
-        open_at(db, mid, NOW - dt.timedelta(minutes=30 - i), 1, kind="drift")
+        open_at(db, mid, NOW - dt.timedelta(minutes=29.5 - i), 1, kind="drift")
     # two reviewers: ana works 6-minute tickets, bob 12-minute ones, within the last hour
     for j in range(4):
         work(db, "ana", NOW - dt.timedelta(minutes=28 - 6 * j), 6)

@@ -47,6 +47,8 @@ class LockKey(Enum):
     ALERT_RULES = 7419005
     # one process judges a model's performance windows at a time (the model's id second)
     PERFORMANCE_EVALUATION = 7419015
+    # one transaction moves a model's noted label changes into its audited sums at a time
+    PERFORMANCE_LABELS = 7419016
 
 
 def advisory_lock(

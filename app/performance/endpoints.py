@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 
 from app import incidents
-from app.auth import SessionDep
+from app.auth import ReviewerDep, SessionDep, get_db
 from app.catalog.deps import ReviewedModelDep
 from app.errors import ValidationFailed
 from app.pagination import CursorQuery, LimitQuery, cursor_field, page
-from app.performance import service
+from app.performance import labels, service
 from app.performance.schemas import PerformanceIncidentOut, PerformanceWindow
 from app.performance.tables import PerformanceIncident
 from app.schemas import Page
@@ -20,8 +20,19 @@ from app.schemas import Page
 router = APIRouter(prefix="/v1/models/{name}/performance", tags=["performance"])
 
 
+def _labels_synced(request: Request, _reviewer: ReviewerDep) -> None:
+    """Reviewers' label changes noted since the last read move into the audited sums
+    first, in transactions of their own that commit before this request's read begins
+    (a dependency declared before the unit of work)."""
+    labels.sync_all_pending(get_db(request))
+
+
+LabelsSynced = Annotated[None, Depends(_labels_synced)]
+
+
 @router.get("", response_model=Page[PerformanceWindow])
 def list_windows(
+    _synced: LabelsSynced,
     session: SessionDep,
     model: ReviewedModelDep,
     start: Annotated[

@@ -23,7 +23,7 @@ from app.alerting import rules
 from app.db import Database
 from app.drift.tables import DriftIncident
 from app.incidents import IncidentKind
-from app.performance import service
+from app.performance import labels, service
 from app.performance.events import PerformanceDegraded, PerformanceRecovered
 from app.performance.tables import PerformanceEvaluation, PerformanceIncident
 from app.settings import Settings
@@ -321,6 +321,7 @@ def run_due(db: Database, settings: Settings) -> int:
                 if model is None:
                     continue
                 now = utcnow()
+                labels.sync_pending(session, model_id=model.id, now=now)
                 service.compact(session, model=model, before_block=finished_block(model, now) + 1)
                 if model.performance:
                     ran += evaluate_model(session, model=model, now=now, settings=settings)

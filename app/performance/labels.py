@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.ingest.columns import probability_matrix
 from app.performance.blocks import (
     AUDITED,
@@ -35,7 +36,7 @@ from app.performance.blocks import (
     version_key,
 )
 from app.performance.fitting import label_spec
-from app.performance.tables import PerformanceLabel
+from app.performance.tables import PerformanceLabel, PerformanceLabelChange
 from exceptions_queue.sampling import DRIFT_SAMPLE as DRIFT_STRATUM
 from exceptions_queue.sampling import PROBABILITY_STRATA
 from exceptions_queue.tables import Label, Ticket
@@ -47,7 +48,8 @@ from monitors.performance import (
     labelled_regression,
 )
 from monitors.window import WindowSpec
-from storage.sql import upsert
+from storage.base import utcnow
+from storage.sql import LockKey, advisory_lock, upsert
 from storage.tables import LabelSchema, MonitoredModel, Prediction
 
 # the kinds of ticket that choose their record by a probability sample
@@ -209,6 +211,49 @@ def _wanted(session: Session, window: WindowSpec, ids: Sequence[int]) -> dict[in
         stratum, pi = designs[row.id]
         out[int(row.id)] = _Counted(block, version, stratum, pi, current[row.id], row.prediction)
     return out
+
+
+def note_label_changes(
+    session: Session, *, model_id: int, prediction_ids: Iterable[int], now: dt.datetime
+) -> None:
+    """Note predictions whose human label changed: their audited sums move at the next sync.
+
+    One insert in the reviewer's transaction; :func:`sync_pending` does the rest
+    in batches, before any read of the model's performance.
+    """
+    rows = [
+        {"model_id": model_id, "prediction_id": pid, "created_at": now}
+        for pid in sorted(set(prediction_ids))
+    ]
+    if rows:
+        session.execute(insert(PerformanceLabelChange), rows)
+
+
+def sync_pending(session: Session, *, model_id: int, now: dt.datetime) -> int:
+    """Move the audited sums of every noted label change of a model; returns how many moved.
+
+    The model's changes are taken (deleted) under its ``PERFORMANCE_LABELS`` lock,
+    so two processes never move the same prediction's sums from the same ledger.
+    """
+    advisory_lock(session, LockKey.PERFORMANCE_LABELS, item=model_id, wait=True)
+    taken = session.scalars(
+        delete(PerformanceLabelChange)
+        .where(PerformanceLabelChange.model_id == model_id)
+        .returning(PerformanceLabelChange.prediction_id)
+    ).all()
+    return sync_human_labels(session, model_id=model_id, prediction_ids=taken, now=now)
+
+
+def sync_all_pending(db: Database) -> int:
+    """Before a read of performance: move every model's noted label changes (each model in
+    a transaction of its own). Costs one indexed read when nothing is pending."""
+    with db.session(readonly=True) as session:
+        models = session.scalars(select(PerformanceLabelChange.model_id).distinct()).all()
+    moved = 0
+    for model_id in models:
+        with db.session() as session:
+            moved += sync_pending(session, model_id=model_id, now=utcnow())
+    return moved
 
 
 def sync_human_labels(

@@ -126,6 +126,23 @@ class PerformanceLabel(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class PerformanceLabelChange(Base):
+    """A prediction whose human label changed and whose audited sums are not yet moved.
+
+    Resolving a ticket only notes its predictions here (one insert); the sums
+    move in batches (:func:`app.performance.labels.sync_pending`) before any read
+    of a model's performance and in the evaluator's step, so a reviewer's
+    resolve does not pay for the estimate's bookkeeping.
+    """
+
+    __tablename__ = "performance_label_changes"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    prediction_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class PerformanceEvaluation(Base):
     """One finished window judged against the model's performance settings."""
 

@@ -62,8 +62,9 @@ def reopen(
 
 
 def _labels_changed(session: Session, ticket: Ticket, *, now: dt.datetime) -> None:
-    """The predictions a ticket may have labelled: their audited sums follow their labels."""
+    """The predictions a ticket may have labelled: noted, their audited sums follow their
+    labels at the next sync (app.performance.labels.sync_pending)."""
     ids = [ticket.prediction_id] if ticket.prediction_id is not None else ticket.prediction_ids
-    performance.sync_human_labels(
+    performance.note_label_changes(
         session, model_id=ticket.model_id, prediction_ids=list(ids or ()), now=now
     )

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.auth import authenticate
+from app.auth import authenticate, get_db
 from app.catalog import repository as catalog_rows
 from app.catalog import service as catalog
 from app.drift import repository as drift
 from app.drift.report import report_page, report_response
 from app.errors import DriftdeskError, Unauthorized
 from app.params import EvaluationId
+from app.performance import labels as performance_labels
 from app.settings import Settings
 from app.ui import session as ui_session
 from app.ui.dashboard import model_dashboard, queue_panels
@@ -106,6 +107,7 @@ def models_overview(request: Request, principal: ViewerDep) -> Response:
 @router.get("/models/{name}", response_class=HTMLResponse)
 def model_page(request: Request, name: str, principal: ViewerDep) -> Response:
     """A model's dashboard: drift per feature over time, outputs, volume, queue."""
+    performance_labels.sync_all_pending(get_db(request))  # its chart shows the latest labels
     with unit_of_work(request, readonly=True) as session:
         try:
             model = catalog.get_model(session, name)

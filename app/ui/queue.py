@@ -20,12 +20,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.auth import Principal
+from app.auth import Principal, get_db
 from app.catalog import repository as catalog_rows
 from app.catalog import service as catalog
 from app.errors import REFUSALS, DriftdeskError, Refusal, ValidationFailed
 from app.pagination import cursor_position, decode_cursor, encode_cursor
 from app.params import TicketId
+from app.performance import labels as performance_labels
 from app.performance import service as performance
 from app.reference.service import get_reference
 from app.responses import JSON
@@ -156,6 +157,7 @@ def queue_page(
     kind = kind if kind in states.KINDS else ""
     status = status if status in states.STATUSES else ""
     age = age if age in AGES else ""
+    performance_labels.sync_all_pending(get_db(request))  # the audit panel's latest labels
     with unit_of_work(request, readonly=True) as session:
         model_id = None
         if model:

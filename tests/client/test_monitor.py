@@ -187,7 +187,15 @@ def test_drops_the_oldest_when_the_service_is_down(
     assert monitor.flush(timeout=5)
     received = fake.stored_ids()
     assert 100 <= len(received) <= 110
-    assert received == ids[-len(received) :]
+    assert len(set(received)) == len(received)  # once each
+    # the buffer kept the newest 100; at most one batch (10) had been taken out of it
+    # before the drops, in flight: a run of older records when the drops passed it by
+    assert set(ids[-100:]) <= set(received)
+    extra = [i for i in received if i not in set(ids[-100:])]
+    assert len(extra) <= 10
+    if extra:
+        start = ids.index(extra[0])
+        assert extra == ids[start : start + len(extra)]
     stats = monitor.stats()
     assert stats.sent == len(received)
     assert stats.dropped == 1000 - len(received)

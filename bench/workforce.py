@@ -131,13 +131,11 @@ class Run:
     claims: dict[int, tuple[dt.datetime, dt.datetime]] = field(
         default_factory=dict
     )  # id -> (claimed, due)
-    predicted_breach_h: float | None = None
-    predicted_at_h: float | None = None
     # every forecast read: its time -> the first low-confidence breach it said (hours)
     predictions: dict[float, float | None] = field(default_factory=dict)
+    # every forecast read: its time -> what the service measured then
     measured_at: dict[float, str] = field(default_factory=dict)
     recommended: int | None = None
-    measured: str = ""
     alert_fired_h: float | None = None
     attainment: float | None = None
     first_breach_h: float | None = None
@@ -243,18 +241,15 @@ def simulate(
         elif e.kind == "predict":
             w = client.get("/v1/workforce").json()
             f = w["forecast"]
-            run.predicted_at_h = e.at
             run.recommended = f["reviewers_needed_now"]
-            run.measured = (
+            run.measured_at[e.at] = (
                 f"{w['arrivals_per_hour']:.0f}/h arriving, {f['service_rate_per_hour']:.1f}/h "
                 f"per reviewer, {f['reviewers']} reviewers, {w['waiting']} waiting"
             )
             lc = [b for b in f["breaches"] if b["kind"] == "low_confidence"]
-            run.predicted_breach_h = None
-            if lc and lc[0]["in_minutes"] is not None:
-                run.predicted_breach_h = e.at + lc[0]["in_minutes"] / 60
-            run.predictions[e.at] = run.predicted_breach_h
-            run.measured_at[e.at] = run.measured
+            run.predictions[e.at] = (
+                e.at + lc[0]["in_minutes"] / 60 if lc and lc[0]["in_minutes"] is not None else None
+            )
             for reviewer in range(len(keys)):
                 try_claim(reviewer, e.at)
     end = START + dt.timedelta(hours=hours)
@@ -289,17 +284,27 @@ def simulate(
 READS = (5.5, 6.0)  # the forecast is read half an hour and an hour into the surge
 
 
+def breach_error(run: Run, at: float) -> float | None:
+    """The forecast read at ``at``: its time to breach against the simulated one, relative
+    (None when either saw no breach)."""
+    predicted = run.predictions.get(at)
+    if predicted is None or run.first_breach_h is None:
+        return None
+    return (predicted - at) / (run.first_breach_h - at) - 1
+
+
 def breach_lines(a: Run, seed: int) -> list[str]:
     """Run A's forecasts, each against the simulated first breach (time to breach from the read)."""
     if a.first_breach_h is None:
         return [f"A seed {seed}: no simulated breach within the run"]
     lines = []
     for at, predicted in sorted(a.predictions.items()):
-        if predicted is None:
+        relative = breach_error(a, at)
+        if predicted is None or relative is None:
             lines.append(f"A seed {seed}, read at {at:.1f} h: the forecast saw no breach")
             continue
         ahead_pred, ahead_sim = predicted - at, a.first_breach_h - at
-        error = 100 * (ahead_pred / ahead_sim - 1)
+        error = 100 * relative
         lines.append(
             f"A seed {seed}, read at {at:.1f} h: first breach at {predicted:.2f} h; simulated "
             f"{a.first_breach_h:.2f} h (time to breach {ahead_pred:.2f} h vs {ahead_sim:.2f} h: "
@@ -342,11 +347,7 @@ def main() -> int:
     for s, run in runs.items():
         print("\n".join(breach_lines(run, s)))
     for at in READS:
-        errors = [
-            (r.predictions[at] - at) / (r.first_breach_h - at) - 1
-            for r in runs.values()
-            if r.predictions.get(at) is not None and r.first_breach_h is not None
-        ]
+        errors = [e for r in runs.values() if (e := breach_error(r, at)) is not None]
         if errors:
             within = sum(abs(e) <= 0.2 for e in errors)
             print(

@@ -9,25 +9,16 @@ from typing import Any
 import pytest
 
 from app.performance.incidents import run_due
-from tests.app.performance.helpers import feedback, post, setup_model, simulate
+from tests.app.performance.helpers import (
+    feedback,
+    post,
+    resolve_with_truth,
+    setup_model,
+    simulate,
+)
 from tests.ui.conftest import DESKTOP, Live, sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def _resolve_all(live: Live, truth_of: dict[str, str]) -> None:
-    headers = {"Authorization": f"Bearer {live.key('rev', 'review')}"}
-    while True:
-        r = live.api.post("/v1/tickets/claim", headers=headers)
-        if r.status_code == 204:
-            return
-        t = r.json()
-        r = live.api.post(
-            f"/v1/tickets/{t['id']}/resolve",
-            headers=headers,
-            json={"label": truth_of[t["prediction_id"]]},
-        )
-        assert r.status_code == 200, r.text
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,11 @@ def seeded(live: Live) -> Live:
         records, truth = simulate(200, seed=300 + i, concept_shift=shift, prefix=f"u{i}")
         post(live.api, records)
         feedback(live.api, records[:100], truth[:100])
-        _resolve_all(live, {r["id"]: t for r, t in zip(records, truth, strict=True)})
+        resolve_with_truth(
+            live.api,
+            {"Authorization": f"Bearer {live.key('rev', 'review')}"},
+            {r["id"]: t for r, t in zip(records, truth, strict=True)},
+        )
         run_due(live.db, live.settings)
     return live
 

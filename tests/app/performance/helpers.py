@@ -94,11 +94,16 @@ def windows(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
 
 
 def resolve_with_truth(
-    client: httpx.Client, headers: dict[str, str], truth_of: dict[str, str]
+    client: httpx.Client,
+    headers: dict[str, str],
+    truth_of: dict[str, str],
+    *,
+    most: int | None = None,
 ) -> int:
-    """Claim and resolve every waiting ticket with its record's true label; returns how many."""
+    """Claim and resolve every waiting ticket (or the first ``most``) with its record's true
+    label; returns how many."""
     done = 0
-    while True:
+    while most is None or done < most:
         r = client.post("/v1/tickets/claim", headers=headers)
         if r.status_code == 204:
             return done
@@ -110,3 +115,4 @@ def resolve_with_truth(
         )
         assert r.status_code == 200, r.text
         done += 1
+    return done

@@ -18,26 +18,18 @@ from app.performance import labels
 from app.performance.incidents import run_due
 from app.performance.tables import PerformanceLabel, PerformanceLabelChange
 from app.settings import Settings
-from tests.app.performance.helpers import post, setup_model, simulate, windows
+from tests.app.performance.helpers import (
+    post,
+    resolve_with_truth,
+    setup_model,
+    simulate,
+    windows,
+)
 from tests.factories import make_key
 
 
 def _resolve(client: TestClient, truth_of: dict[str, str], most: int) -> int:
-    ana = make_key(client, "review", name="ana")
-    done = 0
-    while done < most:
-        r = client.post("/v1/tickets/claim", headers=ana)
-        if r.status_code == 204:
-            break
-        t = r.json()
-        r = client.post(
-            f"/v1/tickets/{t['id']}/resolve",
-            headers=ana,
-            json={"label": truth_of[t["prediction_id"]]},
-        )
-        assert r.status_code == 200, r.text
-        done += 1
-    return done
+    return resolve_with_truth(client, make_key(client, "review", name="ana"), truth_of, most=most)
 
 
 def _count(db: Database, table: type) -> int:

@@ -244,17 +244,6 @@ def test_band_coverage_over_independent_paths() -> None:
         runs=400,
         seed=7,
     )
-    paths = backlog_band(
-        arrival_rates=rates,
-        service_rate=10.0,
-        servers=2,
-        waiting=0,
-        busy=0,
-        horizons=(4.0,),
-        runs=2,
-        seed=8,
-    )
-    del paths
     # the band's own draws: 80% inside by construction; independent seeds: close to it
     inside = []
     for seed in range(100, 130):

@@ -159,6 +159,10 @@ def data_quality(
                 found.append(_break(name, "out_of_range", outside, column))
         if name in config.categories and column.dtype == object:
             known = config.categories[name]
+            seen = set(column.tolist())  # one pass in C; usually every value is known
+            seen.discard(None)
+            if seen <= known:
+                continue
             # a set lookup per value: no conversion of the column to fixed-width unicode
             unseen = np.fromiter(
                 (v is not None and (v if type(v) is str else str(v)) not in known for v in column),

@@ -26,6 +26,7 @@ from monitors.window import WindowSpec
 from storage.tables import MonitoredModel
 
 if TYPE_CHECKING:
+    from app.ingest.parse import ValidatedBatch
     from app.ingest.store import StoredBatch
 
 # the kinds of parts: stratum populations, label-free sums, and what labels add
@@ -59,6 +60,25 @@ def group(keys: Iterable[Key]) -> dict[Key, npt.NDArray[np.intp]]:
     return {k: np.array(v, dtype=np.intp) for k, v in out.items()}
 
 
+def group_by_block(
+    blocks: npt.NDArray[np.int64], versions: Sequence[str | None]
+) -> dict[Key, npt.NDArray[np.intp]]:
+    """:func:`group` of each record's (block, model version), without a Python step per
+    record when the records share one version (a batch usually does)."""
+    distinct = set(versions)
+    if len(distinct) != 1:
+        return group(zip(blocks.tolist(), map(version_key, versions), strict=True))
+    version = version_key(distinct.pop())
+    if len(blocks) and blocks[0] == blocks[-1] and (blocks == blocks[0]).all():
+        return {(int(blocks[0]), version): np.arange(len(blocks), dtype=np.intp)}
+    order = np.argsort(blocks, kind="stable")
+    firsts = np.flatnonzero(np.diff(blocks[order], prepend=blocks[order][0] - 1))
+    return {
+        (int(blocks[order[start]]), version): at  # (a stable sort: positions stay in order)
+        for start, at in zip(firsts.tolist(), np.split(order, firsts[1:]), strict=True)
+    }
+
+
 def part_row(
     model_id: int,
     key: Key,
@@ -79,6 +99,38 @@ def part_row(
         "last_ts": span[1] if span else None,
         "created_at": now,
     }
+
+
+def _estimated_part(
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    fit: Fitted,
+    records: npt.NDArray[np.intp],
+    key: Key,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The label-free sums (CBPE or DLE) of a block's ``records`` of ``batch``."""
+    predicted = batch.columns.values[PREDICTION][records]
+    sums: Any
+    if fit.spec is not None:
+        probabilities = (
+            probability_matrix(
+                model.labels or [], [batch.probabilities_of(i) for i in records.tolist()]
+            )
+            if model.task == "classification"
+            else None
+        )
+        sums = cbpe_sums(
+            fit.spec,
+            predicted,
+            probabilities=probabilities,
+            confidence=batch.columns.values[CONFIDENCE][records],
+        )
+    else:
+        assert fit.loss_model is not None
+        features = {f["name"]: batch.columns.values[f["name"]][records] for f in model.features}
+        sums = dle_sums(fit.loss_model, features, predicted)
+    return part_row(model.id, key, ESTIMATED, sums, now, fit.reference_id)
 
 
 def insert_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -112,19 +164,17 @@ def on_batch_stored(
         return
     batch = stored.batch
     window = WindowSpec.parse(model.window)
-    stamps = [batch.timestamps[i] for i in positions.tolist()]
+    whole = len(positions) == batch.rows  # the usual batch: nothing was a duplicate
+    stamps = batch.timestamps if whole else [batch.timestamps[i] for i in positions.tolist()]
     blocks = blocks_of(window, stored.seqs, stamps)
-    versions = [version_key(batch.model_versions[i]) for i in positions.tolist()]
+    versions = (
+        batch.model_versions if whole else [batch.model_versions[i] for i in positions.tolist()]
+    )
     strata = np.where(np.isin(positions, flagged), FLAGGED, UNFLAGGED)
     fit = reference_fit(session, model)
-    probabilities = (
-        probability_matrix(model.labels or [], [batch.probabilities_of(i) for i in positions])
-        if model.task == "classification"
-        else None
-    )
     rows = []
-    for key, at in group(zip(blocks.tolist(), versions, strict=True)).items():
-        times = [stamps[i] for i in at.tolist()]
+    for key, at in group_by_block(blocks, versions).items():
+        times = stamps if len(at) == len(stamps) else [stamps[i] for i in at.tolist()]
         rows.append(
             part_row(
                 model.id,
@@ -135,20 +185,6 @@ def on_batch_stored(
                 span=(min(times), max(times)),
             )
         )
-        if fit is None:
-            continue
-        records = positions[at]
-        predicted = batch.columns.values[PREDICTION][records]
-        if fit.spec is not None:
-            sums: Any = cbpe_sums(
-                fit.spec,
-                predicted,
-                probabilities=None if probabilities is None else probabilities[at],
-                confidence=batch.columns.values[CONFIDENCE][records],
-            )
-        else:
-            assert fit.loss_model is not None
-            features = {f["name"]: batch.columns.values[f["name"]][records] for f in model.features}
-            sums = dle_sums(fit.loss_model, features, predicted)
-        rows.append(part_row(model.id, key, ESTIMATED, sums, now, fit.reference_id))
+        if fit is not None:
+            rows.append(_estimated_part(model, batch, fit, positions[at], key, now))
     insert_parts(session, rows)

@@ -26,10 +26,9 @@ from app.ingest.columns import PREDICTION
 from app.performance.blocks import (
     ESTIMATED,
     blocks_of,
-    group,
+    group_by_block,
     insert_parts,
     part_row,
-    version_key,
 )
 from app.performance.fitting import FITTING, READY, fit_loss_model
 from app.performance.tables import PerformancePart, PerformanceReference
@@ -126,8 +125,7 @@ def backfill(session: Session, model: MonitoredModel, reference_id: int, loss: L
         blocks = blocks_of(
             window, np.array([p.seq for p in rows], dtype=np.int64), [p.ts for p in rows]
         )
-        versions = [version_key(p.model_version) for p in rows]
-        for key, at in group(zip(blocks.tolist(), versions, strict=True)).items():
+        for key, at in group_by_block(blocks, [p.model_version for p in rows]).items():
             features = {f["name"]: columns.values[f["name"]][at] for f in model.features}
             sums = dle_sums(loss, features, columns.values[PREDICTION][at])
             parts.append(part_row(model.id, key, ESTIMATED, sums, now, reference_id))

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from app.ingest.columns import CONFIDENCE, PREDICTION, probability_matrix
 from app.performance.fitting import Fitted, fitted
 from app.performance.tables import PerformancePart
 from exceptions_queue.sampling import FLAGGED, UNFLAGGED
-from monitors.performance import audit_population, cbpe_sums, dle_sums
+from monitors.performance import AuditSums, cbpe_sums, dle_sums, population_of
 from monitors.window import WindowSpec
 from storage.tables import MonitoredModel
 
@@ -101,6 +101,11 @@ def part_row(
     }
 
 
+def _population(is_flagged: npt.NDArray[np.bool_], at: npt.NDArray[np.intp]) -> AuditSums:
+    flagged = int(np.count_nonzero(is_flagged[at]))
+    return population_of({FLAGGED: flagged, UNFLAGGED: len(at) - flagged})
+
+
 def _estimated_part(
     model: MonitoredModel,
     batch: ValidatedBatch,
@@ -133,9 +138,12 @@ def _estimated_part(
     return part_row(model.id, key, ESTIMATED, sums, now, fit.reference_id)
 
 
+_INSERT_PARTS = cast(Table, PerformancePart.__table__).insert()  # Core: no ORM bulk path
+
+
 def insert_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        session.execute(insert(PerformancePart), list(rows))
+        session.execute(_INSERT_PARTS, list(rows))
 
 
 def reference_fit(session: Session, model: MonitoredModel) -> Fitted | None:
@@ -170,7 +178,7 @@ def on_batch_stored(
     versions = (
         batch.model_versions if whole else [batch.model_versions[i] for i in positions.tolist()]
     )
-    strata = np.where(np.isin(positions, flagged), FLAGGED, UNFLAGGED)
+    is_flagged = np.isin(positions, flagged)
     fit = reference_fit(session, model)
     rows = []
     for key, at in group_by_block(blocks, versions).items():
@@ -180,7 +188,7 @@ def on_batch_stored(
                 model.id,
                 key,
                 POPULATION,
-                audit_population(strata[at]),
+                _population(is_flagged, at),
                 now,
                 span=(min(times), max(times)),
             )

@@ -21,6 +21,7 @@ from monitors.performance.audit import (
     audit_classification,
     audit_population,
     audit_regression,
+    population_of,
 )
 from monitors.performance.calibration import Calibration, Isotonic
 from monitors.performance.cbpe import EstimatedClassification, cbpe_sums
@@ -66,5 +67,6 @@ __all__ = [
     "labelled_regression",
     "metric",
     "metrics",
+    "population_of",
     "reference_metrics",
 ]

@@ -270,11 +270,21 @@ def audit_population(strata: Any) -> AuditSums:
     keys = np.asarray(strata).reshape(-1)
     uniques, inverse = _strata_keys(keys, keys.size)
     counts = np.bincount(inverse, minlength=uniques.size)
+    return population_of(dict(zip(map(str, uniques), counts.tolist(), strict=True)))
+
+
+def population_of(counts: Mapping[str, int]) -> AuditSums:
+    """Population counts ``N_h`` given per stratum (the strata with none are left out).
+
+    >>> sorted(population_of({"flagged": 3, "unflagged": 0}).to_json()["strata"])
+    ['flagged']
+    """
     out: dict[str, FloatArray] = {}
-    for key, count in zip(uniques, counts, strict=True):
-        vector = np.zeros(_WIDTH)
-        vector[_N] = float(count)
-        out[str(key)] = vector
+    for key, count in counts.items():
+        if count:
+            vector = np.zeros(_WIDTH)
+            vector[_N] = float(count)
+            out[key] = vector
     return AuditSums(out)
 
 

@@ -20,11 +20,10 @@ from app.auth import (
 from app.catalog import service as catalog
 from app.catalog.deps import ReviewedModelDep
 from app.db import Database
-from app.errors import Conflict, PayloadTooLarge, ValidationFailed
+from app.errors import Conflict, DriftdeskError, PayloadTooLarge, ValidationFailed
 from app.ingest import feedback, repository
-from app.ingest.flows import prepare, rule_config, write
+from app.ingest.flows import cached_target, forget_target, prepare, read_target, write
 from app.ingest.parse import batch_parser
-from app.ingest.sketches import get_spec
 from app.ingest.store import ModelChanged, Raced, StoredBatch
 from app.ops import metrics
 from app.pagination import (
@@ -121,11 +120,14 @@ async def post_predictions(
     content_type = request.headers.get("content-type")
 
     def work() -> IngestResult:
-        for _ in range(MODEL_CHANGE_RETRIES):
+        for attempt in range(MODEL_CHANGE_RETRIES):
             try:
-                stored, exceptions = _ingest(db, caller, name, raw, content_type, settings)
+                stored, exceptions = _ingest(
+                    db, caller, name, raw, content_type, settings, fresh=attempt > 0
+                )
                 break
             except ModelChanged:  # changed or archived since it was read: start again
+                forget_target(db, name)
                 continue
         else:
             raise Conflict(
@@ -149,28 +151,38 @@ def _ingest(
     raw: bytes,
     content_type: str | None,
     settings: Settings,
+    *,
+    fresh: bool = False,
 ) -> tuple[StoredBatch, int]:
     """Validate and store one body; returns what was stored and the tickets it opened.
 
-    The key, the model's schema, sketch and rules come in one short read. The
-    decoding, validation, the rows' values, their counts and the exception rules
-    need no more, so they run before the write transaction, as does (on
-    PostgreSQL) the reservation of sequence numbers and row ids: the write
-    transaction holds SQLite's one write lock for the writes alone, and on
-    PostgreSQL takes no lock but the tickets' (app.ingest.flows).
+    The model, its sketch and rules come from the process's cache, else (or when
+    ``fresh``) from one short read with the key check. The decoding, validation,
+    the rows' values, their counts and the exception rules need no more, so they
+    run before the write transaction, as does (on PostgreSQL) the reservation of
+    sequence numbers and row ids: the write transaction holds SQLite's one write
+    lock for the writes alone, and on PostgreSQL takes no lock but the tickets'
+    (app.ingest.flows). With a cached model the key is checked in prepare's
+    read; a body refused before it is answered 401/403 first, as everywhere (UnitOfWork).
     """
-    with db.session(readonly=True) as session:
-        caller.authorize(session)
-        model = catalog.active_model(session, name)
-        spec = get_spec(session, model.reference_id) if model.reference_id else None
-        rules = rule_config(session, model)
+    target = None if fresh else cached_target(db, name)
+    authorize = caller.authorize
+    if target is None:
+        target = read_target(db, name, caller.authorize)
+        authorize = None
     now = utcnow()
     try:
-        batch = batch_parser(raw, content_type, now=now, settings=settings)(model)
-    except ValidationFailed:
-        metrics.RECORDS_REJECTED.inc(name)
+        batch = batch_parser(raw, content_type, now=now, settings=settings)(target.model)
+    except DriftdeskError as refused:
+        if authorize is not None:  # a caller without a valid key gets its 401/403 first
+            with db.session(readonly=True) as session:
+                authorize(session)
+        if isinstance(refused, ValidationFailed):
+            metrics.RECORDS_REJECTED.inc(name)
         raise
-    prepared = prepare(db, model, batch, spec=spec, rules=rules, now=now)
+    prepared = prepare(
+        db, target.model, batch, spec=target.spec, rules=target.rules, now=now, authorize=authorize
+    )
     if isinstance(prepared, StoredBatch):  # nothing new: every record was a duplicate
         return prepared, 0
     for recheck in (False, True):

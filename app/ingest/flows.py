@@ -14,7 +14,7 @@ import math
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.caching import PerDatabaseCache
+from app.catalog import service as catalog
 from app.db import Database
 from app.ingest.columns import CONFIDENCE, PREDICTION, probability_matrix
 from app.ingest.parse import ValidatedBatch
@@ -365,6 +367,42 @@ def _rng(model: MonitoredModel, batch: ValidatedBatch) -> np.random.Generator:
     return np.random.default_rng([model.id, first, 1])
 
 
+@dataclass(frozen=True)
+class Target:
+    """What validating a batch for a model needs: the model, its reference's sketch, its rules."""
+
+    model: MonitoredModel
+    spec: SketchSpec | None
+    rules: RuleConfig
+
+
+# The models ingest validated against, by name. A cached model is used only while
+# it is the stored one: the write transaction checks its ``updated_at`` and status
+# (every change of a model sets ``updated_at``), as does PostgreSQL's reservation,
+# and a changed model is read again (app.ingest.store.ModelChanged).
+_targets: PerDatabaseCache[Target] = PerDatabaseCache(256)
+
+
+def cached_target(db: Database, name: str) -> Target | None:
+    return _targets.get(db.engine, name)
+
+
+def forget_target(db: Database, name: str) -> None:
+    _targets.discard(db.engine, name)
+
+
+def read_target(db: Database, name: str, authorize: Callable[[Session], object]) -> Target:
+    """The active model called ``name`` and what validating for it needs, read (after the
+    caller's key check, ``authorize``) and cached."""
+    with db.session(readonly=True) as session:
+        authorize(session)
+        model = catalog.active_model(session, name)
+        spec = get_spec(session, model.reference_id) if model.reference_id else None
+        target = Target(model, spec, rule_config(session, model))
+    _targets.put(db.engine, name, target)
+    return target
+
+
 @dataclass
 class PreparedBatch:
     """A validated batch and everything its write transaction needs, computed before it."""
@@ -387,6 +425,7 @@ def prepare(
     spec: SketchSpec | None,
     rules: RuleConfig,
     now: dt.datetime,
+    authorize: Callable[[Session], object] | None = None,
 ) -> PreparedBatch | StoredBatch:
     """All of a batch's write that can be done before its transaction.
 
@@ -394,13 +433,16 @@ def prepare(
     counts and the rules' findings; on PostgreSQL also the reservation of
     sequence numbers and row ids (a transaction of its own, app.ingest.store)
     and the COPY buffer. A :class:`StoredBatch` of nothing when every record is
-    a duplicate.
+    a duplicate. ``authorize`` (the caller's key check, when not made yet) runs
+    first in that read.
     """
     wanted = first_of_each_id(batch.client_ids)
     findings = find_exceptions(model, batch, rules)
     if db.is_sqlite:
         # read before the write lock (and again under it if another writer raced)
         with db.session(readonly=True) as session:
+            if authorize is not None:
+                authorize(session)
             existing = existing_ids(
                 session, model.id, [batch.client_ids[i] for i in wanted], on_sqlite=True
             )
@@ -410,7 +452,7 @@ def prepare(
         values = row_values(model, batch, on_sqlite=True, now=now, positions=new, spec=spec)
         return PreparedBatch(model, batch, values, findings, now)
     values = row_values(model, batch, on_sqlite=False, now=now, positions=wanted, spec=spec)
-    reservation = reserve(db, model, batch, wanted)
+    reservation = reserve(db, model, batch, wanted, authorize=authorize)
     if not reservation.positions:
         return StoredBatch(batch, np.empty(0, dtype=np.intp), [], batch.rows)
     payload = copy_payload(values, reservation)

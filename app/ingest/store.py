@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 import psycopg
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -294,13 +294,14 @@ def existing_ids(
 
 def check_model_unchanged(session: Session, model: MonitoredModel) -> None:
     """Raise :class:`ModelChanged` if ``model`` (as validated against) changed or was archived."""
-    row = session.execute(
-        select(MonitoredModel.updated_at, MonitoredModel.status).where(
-            MonitoredModel.id == model.id
-        )
-    ).first()
+    row = session.execute(_MODEL_STATE, {"id": model.id}).first()
     if row is None or row.status != "active" or row.updated_at != model.updated_at:
         raise ModelChanged
+
+
+_MODEL_STATE = select(MonitoredModel.updated_at, MonitoredModel.status).where(
+    MonitoredModel.id == bindparam("id")
+)
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -381,23 +382,35 @@ class Reservation:
     ids: list[int]
 
 
+# the model must still be the one the batch was validated against (else no numbers)
 _RESERVE = (
     "WITH r AS (UPDATE models SET record_count = record_count + %(n)s"
-    " WHERE id = %(model_id)s RETURNING record_count)"
+    " WHERE id = %(model_id)s AND updated_at = %(updated_at)s AND status = 'active'"
+    " RETURNING record_count)"
     " SELECT (SELECT record_count FROM r),"
-    " ARRAY(SELECT nextval('predictions_id_seq') FROM generate_series(1, %(n)s))"
+    " ARRAY(SELECT nextval('predictions_id_seq') FROM generate_series(1, %(n)s)"
+    " WHERE EXISTS (SELECT FROM r))"
 )
 
 
 def reserve(
-    db: Database, model: MonitoredModel, batch: ValidatedBatch, wanted: list[int]
+    db: Database,
+    model: MonitoredModel,
+    batch: ValidatedBatch,
+    wanted: list[int],
+    *,
+    authorize: Callable[[Session], object] | None = None,
 ) -> Reservation:
     """Reserve numbers and ids for the records of ``wanted`` not stored before (PostgreSQL).
 
     A transaction of its own: the model's row lock is held from its one UPDATE
     to its commit, which does not wait for the disk (see the module's notes).
+    Raises :class:`ModelChanged` (reserving nothing) if the model changed since
+    ``model`` was read. ``authorize`` (the caller's key check) runs first.
     """
     with db.session() as session:
+        if authorize is not None:
+            authorize(session)
         connection = session.connection()
         existing = existing_ids(
             session, model.id, [batch.client_ids[i] for i in wanted], on_sqlite=False
@@ -407,8 +420,11 @@ def reserve(
             return Reservation([], 0, [])
         connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         end, ids = connection.exec_driver_sql(
-            _RESERVE, {"n": len(candidates), "model_id": model.id}
+            _RESERVE,
+            {"n": len(candidates), "model_id": model.id, "updated_at": model.updated_at},
         ).one()
+        if end is None:
+            raise ModelChanged
     return Reservation(candidates, int(end) - len(candidates), list(ids))
 
 

@@ -162,8 +162,9 @@ def _ingest(
     run before the write transaction, as does (on PostgreSQL) the reservation of
     sequence numbers and row ids: the write transaction holds SQLite's one write
     lock for the writes alone, and on PostgreSQL takes no lock but the tickets'
-    (app.ingest.flows). With a cached model the key is checked in prepare's
-    read; a body refused before it is answered 401/403 first, as everywhere (UnitOfWork).
+    (app.ingest.flows). With a cached model the key is checked in the
+    reservation (PostgreSQL) or the write transaction (SQLite); a body refused
+    before that is answered 401/403 first, as everywhere (UnitOfWork).
     """
     target = None if fresh else cached_target(db, name)
     authorize = caller.authorize

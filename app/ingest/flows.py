@@ -35,7 +35,6 @@ from app.ingest.store import (
     StoredBatch,
     check_model_unchanged,
     copy_payload,
-    existing_ids,
     first_of_each_id,
     reserve,
     row_values,
@@ -415,6 +414,8 @@ class PreparedBatch:
     # PostgreSQL: the reserved numbers and ids, and the rows in COPY's format
     reservation: Reservation | None = None
     payload: bytes = b""
+    # SQLite: the caller's key check, when not made yet (made in the write transaction)
+    authorize: Callable[[Session], object] | None = None
 
 
 def prepare(
@@ -429,28 +430,23 @@ def prepare(
 ) -> PreparedBatch | StoredBatch:
     """All of a batch's write that can be done before its transaction.
 
-    Which of its ids are stored already (a read), the rows' values, their sketch
-    counts and the rules' findings; on PostgreSQL also the reservation of
+    The rows' values, their sketch counts and the rules' findings; on
+    PostgreSQL also which of its ids are stored already and the reservation of
     sequence numbers and row ids (a transaction of its own, app.ingest.store)
-    and the COPY buffer. A :class:`StoredBatch` of nothing when every record is
-    a duplicate. ``authorize`` (the caller's key check, when not made yet) runs
-    first in that read.
+    and the COPY buffer, or a :class:`StoredBatch` of nothing when every record
+    is a duplicate. ``authorize`` (the caller's key check, when not made yet)
+    runs first in that transaction (on SQLite, in the write transaction).
+
+    SQLite reads nothing first: the insert skips stored ids and says how many
+    rows it added, and a batch holding any stored id (a client's retry) is rolled
+    back and written again with its ids checked under the write lock
+    (``store_sqlite``'s recheck).
     """
     wanted = first_of_each_id(batch.client_ids)
     findings = find_exceptions(model, batch, rules)
     if db.is_sqlite:
-        # read before the write lock (and again under it if another writer raced)
-        with db.session(readonly=True) as session:
-            if authorize is not None:
-                authorize(session)
-            existing = existing_ids(
-                session, model.id, [batch.client_ids[i] for i in wanted], on_sqlite=True
-            )
-        new = [i for i in wanted if batch.client_ids[i] not in existing] if existing else wanted
-        if not new:
-            return StoredBatch(batch, np.empty(0, dtype=np.intp), [], batch.rows)
-        values = row_values(model, batch, on_sqlite=True, now=now, positions=new, spec=spec)
-        return PreparedBatch(model, batch, values, findings, now)
+        values = row_values(model, batch, on_sqlite=True, now=now, positions=wanted, spec=spec)
+        return PreparedBatch(model, batch, values, findings, now, authorize=authorize)
     values = row_values(model, batch, on_sqlite=False, now=now, positions=wanted, spec=spec)
     reservation = reserve(db, model, batch, wanted, authorize=authorize)
     if not reservation.positions:
@@ -469,6 +465,8 @@ def write(
     read, and on SQLite :class:`app.ingest.store.Raced` (see ``store_sqlite``).
     """
     model, batch, now = prepared.model, prepared.batch, prepared.now
+    if prepared.authorize is not None:
+        prepared.authorize(session)
     check_model_unchanged(session, model)
     if prepared.reservation is None:
         stored = store_sqlite(session, model, batch, prepared.values, now=now, recheck=recheck)

@@ -9,8 +9,9 @@ counts, and on PostgreSQL the sequence numbers and row ids too.
 Sequence numbers place records in count-window blocks.
 
 * SQLite has one writer at a time: inside its write transaction the batch reads
-  the counter, the highest row id and which of its ids exist, then inserts. Numbers
-  are dense and exact.
+  the counter and the highest row id, then inserts (a batch holding an id stored
+  before is rolled back and written again, its ids checked under the lock).
+  Numbers are dense and exact.
 * PostgreSQL reserves a batch's numbers and row ids *before* its transaction, in a
   transaction of its own that holds the model's row lock for one statement and
   commits without waiting for the disk (``synchronous_commit = off``: the batch's
@@ -329,13 +330,13 @@ def store_sqlite(
 ) -> StoredBatch:
     """Insert the rows of ``values`` and their block counts, inside SQLite's write lock.
 
-    The rows' values were built before the lock, for the records whose ids were
-    not stored when checked (in a read before it). Under the lock: the counter,
-    the highest row id, the insert (the statement adds the first id and number
-    to each row's place), the block counts. If another writer stored one of the
-    ids in between, :class:`Raced` is raised (the caller rolls back and calls
-    again with ``recheck``, which checks the ids under the lock): numbers and
-    ids stay dense and exact.
+    The rows' values were built before the lock, for every record (the first of
+    each id). Under the lock: the counter, the highest row id, the insert (the
+    statement adds the first id and number to each row's place; a stored id is
+    skipped), the block counts. If any id was stored already (a client's retry,
+    or another writer meanwhile), :class:`Raced` is raised (the caller rolls
+    back and calls again with ``recheck``, which checks the ids under the lock):
+    numbers and ids stay dense and exact.
     """
     n = batch.rows
     candidates = values.positions

@@ -4,12 +4,19 @@ Creation is idempotent (one ticket per model, kind and group key) and
 budgeted: with a label budget, flagged records are drawn by value
 (:func:`exceptions_queue.sampling.admit`) and those not drawn are counted as
 suppressed instead of opened.
+
+Data-quality breaks are grouped into one ticket per model, feature and hour,
+read and then updated under the model's ``TICKETS`` advisory lock. A batch
+that finds the lock held (and needs it for no label budget) does not wait: it
+defers its groups (:func:`defer_quality_groups`, a ``quality_deferred`` row in
+its own transaction), and the next holder of the lock folds them into the
+tickets of their own hour (:func:`fold_quality_groups`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -136,16 +143,20 @@ def open_tickets(
 
 
 def merge_quality_groups(
-    session: Session, *, model_id: int, groups: Sequence[QualityGroup], now: dt.datetime
+    session: Session,
+    *,
+    model_id: int,
+    groups: Sequence[QualityGroup],
+    hour: dt.datetime,
+    now: dt.datetime,
 ) -> list[NewTicket]:
-    """Add a batch's data-quality breaks to this hour's group tickets.
+    """Add data-quality breaks of ``hour`` (one group per feature) to that hour's group tickets.
 
     A group that already has a ticket (one per model, feature and hour) gets its
     counts and examples updated; the others come back as tickets to open. The
     caller holds the model's ``TICKETS`` advisory lock (app.ingest.flows), so the
-    read and the update cannot race another batch of the same model.
+    read and the update cannot race another transaction of the same model.
     """
-    hour = hour_of(now)
     key_of = {g.feature: f"dq:{g.feature}:{hour.strftime('%Y-%m-%dT%H')}" for g in groups}
     existing = repository.existing_groups(
         session, model_id=model_id, kind="data_quality", group_keys=key_of.values()
@@ -172,17 +183,88 @@ def merge_quality_groups(
             )
             continue
         details = dict(ticket.details)
-        counts = Counter(details.get("counts", {}))
-        counts.update(g.counts)
-        examples = list(details.get("examples", []))
-        examples.extend(g.examples[: max(0, MAX_GROUP_EXAMPLES - len(examples))])
-        details["counts"] = dict(counts)
-        details["examples"] = examples
+        merged = QualityGroup(
+            g.feature, dict(details.get("counts", {})), list(details.get("examples", []))
+        )
+        _add(merged, g)
+        details["counts"] = merged.counts
+        details["examples"] = merged.examples
         ticket.details = details
-        ticket.count = sum(counts.values())
-        ticket.reason = _quality_reason(g.feature, dict(counts), hour)
-        ticket.prediction_ids = [e["prediction_id"] for e in examples]
+        ticket.count = merged.total
+        ticket.reason = _quality_reason(g.feature, merged.counts, hour)
+        ticket.prediction_ids = [e["prediction_id"] for e in merged.examples]
         ticket.updated_at = now
+    return new
+
+
+def _add(into: QualityGroup, group: QualityGroup) -> None:
+    """Add ``group``'s breaks (of the same feature) to ``into``: counts summed, examples
+    appended up to ``MAX_GROUP_EXAMPLES``."""
+    for rule, n in group.counts.items():
+        into.counts[rule] = into.counts.get(rule, 0) + n
+    into.examples.extend(group.examples[: max(0, MAX_GROUP_EXAMPLES - len(into.examples))])
+
+
+def combine_quality_groups(groups: Sequence[QualityGroup]) -> list[QualityGroup]:
+    """One group per feature of ``groups`` (all of one hour), in order of first appearance."""
+    out: dict[str, QualityGroup] = {}
+    for g in groups:
+        _add(out.setdefault(g.feature, QualityGroup(g.feature, {})), g)
+    return list(out.values())
+
+
+def defer_quality_groups(
+    session: Session, *, model_id: int, groups: Sequence[QualityGroup], now: dt.datetime
+) -> None:
+    """Keep a batch's data-quality groups (of ``now``'s hour) for the next holder of the
+    model's ``TICKETS`` lock, in the caller's transaction: durable with the batch's rows.
+
+    For a batch that found the lock held and needs it for nothing else: it does
+    not wait for the merge (:func:`fold_quality_groups` does it later).
+    """
+    rows = [
+        {
+            "feature": g.feature,
+            "counts": dict(g.counts),
+            "examples": g.examples[:MAX_GROUP_EXAMPLES],
+        }
+        for g in groups
+    ]
+    repository.defer_quality(session, model_id=model_id, hour=hour_of(now), groups=rows, now=now)
+
+
+def fold_quality_groups(
+    session: Session,
+    *,
+    model_id: int,
+    groups: Sequence[QualityGroup] = (),
+    now: dt.datetime,
+    take_deferred: bool = True,
+) -> list[NewTicket]:
+    """Merge the model's deferred data-quality groups, each under its own hour, and
+    ``groups`` (a batch's, of ``now``'s hour) into the group tickets; returns the
+    tickets to open.
+
+    The caller holds the model's ``TICKETS`` lock. The deferred rows are taken
+    (deleted) first; several groups of one hour and feature become one.
+    ``take_deferred=False`` skips that statement where nothing is ever deferred
+    (SQLite, whose try-lock always succeeds).
+    """
+    by_hour: dict[dt.datetime, list[QualityGroup]] = defaultdict(list)
+    if take_deferred:
+        for hour, stored in repository.take_deferred_quality(session, model_id=model_id):
+            by_hour[hour].extend(QualityGroup(**g) for g in stored)
+    if groups:
+        by_hour[hour_of(now)].extend(groups)
+    new: list[NewTicket] = []
+    for hour in sorted(by_hour):
+        new += merge_quality_groups(
+            session,
+            model_id=model_id,
+            groups=combine_quality_groups(by_hour[hour]),
+            hour=hour,
+            now=now,
+        )
     return new
 
 

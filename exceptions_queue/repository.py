@@ -23,7 +23,9 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
+    insert,
     literal,
     or_,
     select,
@@ -32,7 +34,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from exceptions_queue import states
-from exceptions_queue.tables import Label, LabelCounter, Ticket, TicketEvent, TicketVolume
+from exceptions_queue.tables import (
+    Label,
+    LabelCounter,
+    QualityDeferred,
+    Ticket,
+    TicketEvent,
+    TicketVolume,
+)
 from storage.sql import POSTGRESQL, dialect, upsert
 from storage.tables import LabelSchema, MonitoredModel, Prediction
 
@@ -117,6 +126,40 @@ def existing_groups(
         )
     )
     return {t.group_key: t for t in rows}
+
+
+def defer_quality(
+    session: Session,
+    *,
+    model_id: int,
+    hour: dt.datetime,
+    groups: Sequence[Mapping[str, Any]],
+    now: dt.datetime,
+) -> None:
+    """Keep a batch's data-quality groups of ``hour`` for the next holder of the model's lock."""
+    session.execute(
+        insert(QualityDeferred),
+        {"model_id": model_id, "hour": hour, "groups": list(groups), "created_at": now},
+    )
+
+
+def take_deferred_quality(
+    session: Session, *, model_id: int
+) -> list[tuple[dt.datetime, list[dict[str, Any]]]]:
+    """Delete the model's deferred data-quality groups and return them, oldest first, as
+    (hour, groups). The caller holds the model's ``TICKETS`` lock, so no other
+    transaction takes the same rows; rows committed after this statement began
+    stay for the next holder."""
+    q = QualityDeferred
+    rows = session.execute(
+        delete(q).where(q.model_id == model_id).returning(q.id, q.hour, q.groups)
+    ).all()
+    return [(hour, groups) for _, hour, groups in sorted(rows, key=lambda r: int(r[0]))]
+
+
+def models_with_deferred_quality(session: Session) -> list[int]:
+    """The models that have deferred data-quality groups."""
+    return [int(m) for m in session.scalars(select(QualityDeferred.model_id).distinct())]
 
 
 # --------------------------------------------------------------------------- claiming

@@ -6,7 +6,8 @@ commit). Every transition goes through one guarded statement of
 that finds no row is explained (not yours, finished, lease expired) as a
 :class:`~exceptions_queue.errors.TicketConflict`. Each job lives in its module:
 
-- :mod:`~exceptions_queue.opening`: open tickets (rules, drift, feedback), budgets;
+- :mod:`~exceptions_queue.opening`: open tickets (rules, drift, feedback), budgets,
+  data-quality groups (merged, or deferred when the model's ticket lock is held);
 - :mod:`~exceptions_queue.leases`: read, claim, heartbeat, release, expire;
 - :mod:`~exceptions_queue.resolving`: dismiss and resolve (labels become training data);
 - :mod:`~exceptions_queue.qc`: second reviews and adjudication;
@@ -23,7 +24,9 @@ from exceptions_queue.opening import (
     DriftIncident,
     NewTicket,
     QualityGroup,
+    defer_quality_groups,
     feedback_tickets,
+    fold_quality_groups,
     hour_of,
     merge_quality_groups,
     open_drift_ticket,
@@ -31,7 +34,13 @@ from exceptions_queue.opening import (
 )
 from exceptions_queue.qc import Target
 from exceptions_queue.reopening import FINAL, reopen
-from exceptions_queue.repository import TicketFilter, finished_times, list_tickets, opened_per_hour
+from exceptions_queue.repository import (
+    TicketFilter,
+    finished_times,
+    list_tickets,
+    models_with_deferred_quality,
+    opened_per_hour,
+)
 from exceptions_queue.resolving import (
     REVIEWABLE,
     SINGLE,
@@ -58,16 +67,19 @@ __all__ = [
     "Target",
     "TicketFilter",
     "claim",
+    "defer_quality_groups",
     "dismiss",
     "expire_leases",
     "feedback_tickets",
     "finished_times",
+    "fold_quality_groups",
     "get",
     "heartbeat",
     "hour_of",
     "labels_disagree",
     "list_tickets",
     "merge_quality_groups",
+    "models_with_deferred_quality",
     "open_drift_ticket",
     "open_tickets",
     "opened_per_hour",

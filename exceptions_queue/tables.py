@@ -1,4 +1,4 @@
-"""Queue tables: tickets, their events, labels, and the small counters beside them."""
+"""Queue tables: tickets, their events, labels, and the small tables beside them."""
 
 from __future__ import annotations
 
@@ -212,3 +212,25 @@ class LabelCounter(Base):
     total: Mapped[int] = mapped_column(BigInteger, default=0)
     pending: Mapped[int] = mapped_column(BigInteger, default=0)
     last_ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class QualityDeferred(Base):
+    """A batch's data-quality groups not yet merged into the hour's group tickets.
+
+    Written (append-only) by an ingest transaction that found the model's
+    ``TICKETS`` advisory lock held: it does not wait for the merge. Whoever next
+    holds the lock (the model's next batch with data-quality breaks, or the
+    ``quality-fold`` background step) takes the rows and merges each under its
+    own ``hour`` (exceptions_queue.opening.fold_quality_groups). Never written on
+    SQLite, whose writers are serialised anyway.
+    """
+
+    __tablename__ = "quality_deferred"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    # the hour the batch was stored in: its breaks count in that hour's tickets
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # [{"feature", "counts": {rule: n}, "examples": [...]}], as QualityGroup
+    groups: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -327,7 +327,12 @@ def on_batch_stored(
     # queue here, for these statements and their commit only.
     advisory_lock(session, LockKey.TICKETS, item=model.id, wait=True)
     if groups:
-        new = service.merge_quality_groups(session, model_id=model.id, groups=groups, now=now) + new
+        new = (
+            service.merge_quality_groups(
+                session, model_id=model.id, groups=groups, hour=service.hour_of(now), now=now
+            )
+            + new
+        )
     if not new:
         return 0
     return service.open_tickets(

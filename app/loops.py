@@ -13,6 +13,7 @@ from app.alerting.dispatcher import dispatch_due
 from app.alerting.rules import run_alert_rules
 from app.db import Database
 from app.drift.service import run_due_evaluations
+from app.ingest.flows import fold_deferred_quality
 from app.ops.retention import run_retention
 from app.performance.fit_step import fit_pending
 from app.performance.incidents import run_due as judge_performance
@@ -40,6 +41,9 @@ LOOPS: tuple[Loop, ...] = (
     Loop("evaluate", run_due_evaluations, lambda s: s.evaluate_interval_seconds),
     Loop("performance", judge_performance, lambda s: s.evaluate_interval_seconds),
     Loop("performance-fit", fit_pending, lambda s: s.evaluate_interval_seconds),
+    # data-quality groups a batch deferred (the model's ticket lock was held), when no
+    # later batch of the model folded them
+    Loop("quality-fold", fold_deferred_quality, lambda s: s.evaluate_interval_seconds),
     Loop("dispatch", dispatch_due, lambda s: s.dispatch_interval_seconds),
     Loop("alert-rules", run_alert_rules, lambda s: s.alert_rules_interval_seconds),
     Loop("lease-reaper", _reap_leases, lambda s: s.lease_reaper_interval_seconds),

@@ -43,10 +43,12 @@ from app.ingest.store import (
 )
 from app.ingest.value import Floats, flagged_values, labels_wanted
 from app.performance import blocks as performance
+from app.settings import Settings
 from exceptions_queue import repository, sampling, service
 from exceptions_queue.rules import Findings, RuleConfig, evaluate
 from monitors.sketch import SketchSpec
-from storage.sql import LockKey, advisory_lock
+from storage.base import utcnow
+from storage.sql import POSTGRESQL, LockKey, advisory_lock, dialect
 from storage.tables import MonitoredModel, Prediction, Reference
 
 # What a reference says is normal, per reference id (references never change).
@@ -322,17 +324,7 @@ def on_batch_stored(
     )
     if not groups and not new:
         return 0
-    # The budget (read, then spent) and the hour's quality groups (read, then
-    # updated) must see every earlier batch of the model: its ingest transactions
-    # queue here, for these statements and their commit only.
-    advisory_lock(session, LockKey.TICKETS, item=model.id, wait=True)
-    if groups:
-        new = (
-            service.merge_quality_groups(
-                session, model_id=model.id, groups=groups, hour=service.hour_of(now), now=now
-            )
-            + new
-        )
+    new = _quality_tickets(session, model, groups, budget=budget, now=now) + new
     if not new:
         return 0
     return service.open_tickets(
@@ -344,6 +336,60 @@ def on_batch_stored(
         rng=_rng(model, batch),
         audit=plan,
     )
+
+
+def _quality_tickets(
+    session: Session,
+    model: MonitoredModel,
+    groups: list[service.QualityGroup],
+    *,
+    budget: sampling.Budget | None,
+    now: dt.datetime,
+) -> list[service.NewTicket]:
+    """Take the model's ``TICKETS`` lock if this batch needs it; the data-quality tickets to open.
+
+    A label budget (read, then spent) must see every earlier batch of the model:
+    its ingest transactions queue on the lock, for the ticket statements and
+    their commit only. Without one, only merging the data-quality groups into
+    the hour's group tickets (read, then updated) needs it, and never waits: a
+    batch that finds it held defers its groups (returning none) to the next
+    holder — the model's next batch that gets it, or the ``quality-fold`` loop
+    (:func:`fold_deferred_quality`). Low-confidence and audit tickets need no
+    lock: their insert is idempotent by group key.
+    """
+    if budget is not None:
+        advisory_lock(session, LockKey.TICKETS, item=model.id, wait=True)
+    elif not groups:
+        return []
+    elif not advisory_lock(session, LockKey.TICKETS, item=model.id, wait=False):
+        service.defer_quality_groups(session, model_id=model.id, groups=groups, now=now)
+        return []
+    # on SQLite the try-lock always succeeds, so nothing is ever deferred: no take
+    deferred = dialect(session) == POSTGRESQL
+    return service.fold_quality_groups(
+        session, model_id=model.id, groups=groups, now=now, take_deferred=deferred
+    )
+
+
+def fold_deferred_quality(db: Database, settings: Settings) -> int:
+    """Background step: fold every model's deferred data-quality groups into its tickets.
+
+    So nothing stays deferred when a model's ingest stops. A model whose
+    ``TICKETS`` lock is held is skipped (its holder or the next step folds);
+    returns how many models were folded.
+    """
+    with db.session(readonly=True) as session:
+        models = service.models_with_deferred_quality(session)
+    folded = 0
+    for model_id in models:
+        with db.session() as session:
+            if not advisory_lock(session, LockKey.TICKETS, item=model_id, wait=False):
+                continue
+            now = utcnow()
+            new = service.fold_quality_groups(session, model_id=model_id, now=now)
+            service.open_tickets(session, model_id=model_id, candidates=new, now=now)
+            folded += 1
+    return folded
 
 
 def _valued(

@@ -318,6 +318,53 @@ def test_data_quality_is_grouped_per_feature_and_hour(client: TestClient, db: Da
     assert age.count == 2 and age.details["examples"][0]["value"] == 10_000.0
 
 
+def _group(feature: str, n: int, first_id: int) -> service.QualityGroup:
+    """``n`` unseen categories of ``feature``, as the rules report them (5 examples at most)."""
+    examples = [
+        {"prediction_id": i, "client_id": f"r{i}", "rule": "unseen_category", "value": "x"}
+        for i in range(first_id, first_id + min(n, 5))
+    ]
+    return service.QualityGroup(feature, {"unseen_category": n}, examples)
+
+
+def test_deferred_data_quality_is_folded_into_the_tickets_of_its_own_hour(
+    client: TestClient, db: Database
+) -> None:
+    seed(client, 0)
+    mid = model_id(db)
+    now = dt.datetime(2026, 12, 1, 12, 30, tzinfo=dt.UTC)
+    earlier = now - dt.timedelta(hours=2)
+    minutes = dt.timedelta(minutes=10)
+    with db.session() as s:
+        # the earlier hour has its plan ticket already
+        new = service.fold_quality_groups(
+            s, model_id=mid, groups=[_group("plan", 2, 100)], now=earlier
+        )
+        service.open_tickets(s, model_id=mid, candidates=new, now=earlier)
+        # then batches that found the lock held: two of the earlier hour, one of this one
+        for groups, at in (
+            ([_group("plan", 3, 200), _group("age", 1, 300)], earlier + minutes),
+            ([_group("plan", 6, 400)], earlier + 2 * minutes),
+            ([_group("plan", 4, 500)], now - minutes),
+        ):
+            service.defer_quality_groups(s, model_id=mid, groups=groups, now=at)
+    with db.session() as s:
+        new = service.fold_quality_groups(s, model_id=mid, groups=[_group("plan", 1, 600)], now=now)
+        service.open_tickets(s, model_id=mid, candidates=new, now=now)
+        assert service.models_with_deferred_quality(s) == []
+    dq = {t.group_key: t for t in tickets(db, kind="data_quality")}
+    assert sorted(dq) == ["dq:age:2026-12-01T10", "dq:plan:2026-12-01T10", "dq:plan:2026-12-01T12"]
+    # each deferred group under its own hour: the earlier ticket updated, not this hour's
+    old = dq["dq:plan:2026-12-01T10"]
+    assert old.count == 11 and old.details["counts"] == {"unseen_category": 11}
+    assert old.prediction_ids == [100, 101, 200, 201, 202, 400, 401, 402, 403, 404]  # capped
+    assert "since 2026-12-01 10:00" in old.reason
+    assert dq["dq:age:2026-12-01T10"].count == 1
+    assert dq["dq:age:2026-12-01T10"].details["hour"] == earlier.replace(minute=0).isoformat()
+    current = dq["dq:plan:2026-12-01T12"]
+    assert current.count == 5 and current.prediction_ids == [500, 501, 502, 503, 600]
+
+
 def test_missing_required_feature_without_a_reference(client: TestClient) -> None:
     client.post(
         "/v1/models",

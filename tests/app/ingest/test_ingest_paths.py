@@ -6,9 +6,13 @@
 * What COPY's text format must escape (tabs, newlines, backslashes) is stored and
   read back as sent; duplicates mixed with new records keep each row's own values.
 * On PostgreSQL two ingest transactions of one model overlap: neither waits on a
-  lock of the other for its rows and block counts (only the tickets' statements
-  queue, on an advisory lock). A replica storing one of the ids between the
-  reservation and COPY makes it a duplicate, not an error.
+  lock of the other for its rows and block counts; only the tickets' statements
+  queue (on the model's advisory lock under a label budget, else on the hour's
+  ticket-volume row). A batch never waits for the merge of its data-quality
+  groups: while the model's lock is held it defers them, and the next holder (the
+  model's next batch with breaks, or the background step) folds them. A replica
+  storing one of the ids between the reservation and COPY makes it a duplicate,
+  not an error.
 * On SQLite, an id stored between the read and the write lock is found again
   under the lock.
 """
@@ -28,12 +32,22 @@ from sqlalchemy import func, select
 
 from app.catalog import service as catalog
 from app.db import Database
-from app.ingest.flows import PreparedBatch, prepare, rule_config, write
+from app.ingest.flows import (
+    PreparedBatch,
+    fold_deferred_quality,
+    prepare,
+    rule_config,
+    write,
+)
 from app.ingest.parse import ValidatedBatch, decode_batch, parse_json, parse_records, validate_batch
 from app.ingest.sketches import get_spec
-from app.ingest.store import Raced
+from app.ingest.store import Raced, StoredBatch
 from app.settings import Settings
+from exceptions_queue.rules import EXAMPLES_PER_GROUP
+from exceptions_queue.service import MAX_GROUP_EXAMPLES, hour_of
+from exceptions_queue.tables import QualityDeferred, Ticket
 from storage.base import utcnow
+from storage.sql import LockKey, advisory_lock
 from storage.tables import BlockCounts, MonitoredModel, Prediction
 from tests.factories import create_model, create_model_with_reference, predictions
 
@@ -263,34 +277,145 @@ def test_two_ingest_transactions_of_one_model_overlap_on_postgres(
     assert seqs == list(range(600)) and counted == 600
 
 
+@pytest.mark.parametrize("budget", [None, 1000])
 def test_with_tickets_only_the_ticket_statements_queue_on_postgres(
-    client: TestClient, db: Database, settings: Settings
+    client: TestClient, db: Database, settings: Settings, budget: int | None
 ) -> None:
     if db.is_sqlite:
         pytest.skip("PostgreSQL only: SQLite has one writer at a time by design")
-    create_model_with_reference(client)
+    options = {} if budget is None else {"options": {"ticket_budget_per_hour": budget}}
+    create_model_with_reference(client, **options)
     one = _prepared(db, settings, predictions(50, seed=1, prefix="one", confidence=0.3))
     two = _prepared(db, settings, predictions(50, seed=2, prefix="two", confidence=0.3))
+    if hour_of(one.now) != hour_of(two.now):
+        pytest.skip("the two batches straddle an hour: they share no ticket_volume row")
     commit = threading.Event()
     done_one, done_two = threading.Event(), threading.Event()
     t1, out1 = _write_in_thread(db, one, done_one, commit)
     assert done_one.wait(60)
     t2, out2 = _write_in_thread(db, two, done_two, commit)
-    # the second one queues behind the first's tickets, on the advisory lock only,
-    # with its rows already written
+    # the second one queues behind the first's tickets, with its rows already written
     deadline = time.monotonic() + 60
     waits: list[tuple[str, str]] = []
     while time.monotonic() < deadline and not waits:
         waits = _lock_waits(db)
         time.sleep(0.05)
-    assert [w for w, _ in waits] == ["advisory"], waits
+    if budget is not None:
+        # the budget spent so far is read, then spent: on the model's advisory lock
+        assert [w for w, _ in waits] == ["advisory"], waits
+    else:
+        # without a budget low-confidence tickets take no lock (their insert is
+        # idempotent): the second waits only on the row of the hour's ticket volume
+        # the first upserted (``transactionid``: for the first's transaction to end)
+        assert [(w, q.split("(")[0]) for w, q in waits] == [
+            ("transactionid", "INSERT INTO ticket_volume ")
+        ], waits
     assert not done_two.is_set()
     commit.set()
     t1.join(60)
     t2.join(60)
     assert done_two.is_set()
     assert [len(o[0][0].prediction_ids) for o in (out1, out2)] == [50, 50]
-    assert [o[0][1] for o in (out1, out2)] == [50, 50]  # every record under the threshold
+    opened = [o[0][1] for o in (out1, out2)]
+    if budget is None:
+        assert opened == [50, 50]  # every record under the threshold
+    else:
+        assert 0 < opened[0] <= 50 and 0 <= opened[1] <= 50  # drawn by the budget
+
+
+def _broken(n: int, *, seed: int, prefix: str) -> list[dict[str, Any]]:
+    """``n`` confident records (no low-confidence ticket), each with an unseen ``plan``,
+    the first also with an ``age`` far out of range."""
+    records = predictions(n, seed=seed, prefix=prefix, confidence=0.9)
+    for r in records:
+        r["features"]["plan"] = "platinum"
+    records[0]["features"]["age"] = 10_000.0
+    return records
+
+
+def _quality(db: Database) -> tuple[list[Ticket], int]:
+    """The data-quality tickets and the number of deferred rows."""
+    with db.session(readonly=True) as session:
+        dq = session.scalars(select(Ticket).where(Ticket.kind == "data_quality")).all()
+        deferred = session.scalar(select(func.count()).select_from(QualityDeferred)) or 0
+    return list(dq), int(deferred)
+
+
+def _write_while_the_tickets_lock_is_held(
+    db: Database, prepared: PreparedBatch, model_id: int, settings: Settings
+) -> tuple[StoredBatch, int]:
+    """Write and commit ``prepared`` while another transaction holds the model's
+    ``TICKETS`` lock; fails (instead of waiting for the holder) if the write waits."""
+    commit, done = threading.Event(), threading.Event()
+    commit.set()
+    with db.session() as holder:
+        advisory_lock(holder, LockKey.TICKETS, item=model_id, wait=True)
+        thread, out = _write_in_thread(db, prepared, done, commit)
+        thread.join(30)
+        waits = _lock_waits(db)
+        assert not thread.is_alive(), f"the batch waited: {waits}"
+        assert fold_deferred_quality(db, settings) == 0  # the lock is held: skipped
+    result = out[0]
+    assert isinstance(result, tuple), result
+    return result
+
+
+def test_a_batch_does_not_wait_for_its_data_quality_merge_on_postgres(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only: on SQLite the lock is never held by another writer")
+    create_model_with_reference(client)
+    model = _model(db)
+    prepared = _prepared(db, settings, _broken(8, seed=5, prefix="a"))
+    stored, opened = _write_while_the_tickets_lock_is_held(db, prepared, model.id, settings)
+    # committed with its rows, its groups deferred: no ticket yet
+    assert len(stored.prediction_ids) == 8 and opened == 0
+    assert _quality(db) == ([], 1)
+    # the holder has committed: the background step folds them
+    assert fold_deferred_quality(db, settings) == 1
+    dq, deferred = _quality(db)
+    assert deferred == 0
+    assert {t.details["feature"]: t.details["counts"] for t in dq} == {
+        "plan": {"unseen_category": 8},
+        "age": {"out_of_range": 1},
+    }
+    hour = hour_of(prepared.now).strftime("%Y-%m-%dT%H")
+    assert sorted(t.group_key for t in dq) == [f"dq:age:{hour}", f"dq:plan:{hour}"]
+    plan = next(t for t in dq if t.details["feature"] == "plan")
+    assert plan.count == 8 and plan.prediction_ids == stored.prediction_ids[:EXAMPLES_PER_GROUP]
+    assert fold_deferred_quality(db, settings) == 0  # nothing left
+
+
+def test_the_next_batch_that_gets_the_lock_folds_the_deferred_groups_on_postgres(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only: on SQLite the lock is never held by another writer")
+    create_model_with_reference(client)
+    model = _model(db)
+    deferred = [
+        _prepared(db, settings, _broken(n, seed=seed, prefix=prefix))
+        for n, seed, prefix in ((3, 5, "a"), (4, 6, "b"))
+    ]
+    for prepared in deferred:
+        _write_while_the_tickets_lock_is_held(db, prepared, model.id, settings)
+    assert _quality(db) == ([], 2)
+    last = _prepared(db, settings, _broken(7, seed=7, prefix="c"))
+    if len({hour_of(p.now) for p in [*deferred, last]}) > 1:
+        pytest.skip("the batches straddle an hour: their groups are two tickets")
+    with db.session() as session:
+        _, opened = write(session, last)
+    assert opened == 2  # one plan and one age ticket, for the three batches
+    dq, left = _quality(db)
+    assert left == 0
+    [plan] = [t for t in dq if t.details["feature"] == "plan"]
+    [age] = [t for t in dq if t.details["feature"] == "age"]
+    assert plan.details["counts"] == {"unseen_category": 14} and plan.count == 14
+    assert age.details["counts"] == {"out_of_range": 3} and age.count == 3
+    # the deferred batches' examples first, then the last one's, up to the cap
+    sources = [e["client_id"].split("-")[0] for e in plan.details["examples"]]
+    assert sources == ["a"] * 3 + ["b"] * 4 + ["c"] * (MAX_GROUP_EXAMPLES - 7)
 
 
 def test_an_id_stored_by_another_replica_meanwhile_is_a_duplicate_on_postgres(

@@ -4,7 +4,11 @@ The rules run over a batch's columns at once (:mod:`exceptions_queue.rules`),
 before the ingest transaction (:func:`find_exceptions`: pure computation, so
 SQLite's one write lock is not held for it). The tickets they call for go in
 inside that transaction, with one bulk insert (:func:`on_batch_stored`), so a
-ticket exists exactly when its prediction does.
+ticket exists exactly when its prediction does. The model's ``TICKETS`` advisory
+lock is waited for only under a label budget; a batch never waits to merge its
+data-quality breaks into the hour's group tickets: while the lock is held
+elsewhere it defers them, and the next holder or the ``quality-fold`` loop
+(:func:`fold_deferred_quality`) merges them.
 """
 
 from __future__ import annotations

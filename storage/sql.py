@@ -40,8 +40,8 @@ class LockKey(Enum):
     FIRST_ADMIN_KEY = 7419001
     # one process evaluates a model at a time (with the model's id as the second key)
     DRIFT_EVALUATION = 7419002
-    # one ingest or feedback transaction of a model opens tickets at a time (the
-    # hourly budget and the hour's data-quality groups are read, then written)
+    # one transaction of a model spends its label budget or merges its data-quality
+    # groups at a time (both are read, then written); only the budget is waited for
     TICKETS = 7419003
     # one process runs the alert rules at a time
     ALERT_RULES = 7419005

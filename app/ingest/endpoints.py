@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import (
@@ -167,7 +169,7 @@ def _ingest(
     before that is answered 401/403 first, as everywhere (UnitOfWork).
     """
     target = None if fresh else cached_target(db, name)
-    authorize = caller.authorize
+    authorize: Callable[[Session], object] | None = caller.authorize
     if target is None:
         target = read_target(db, name, caller.authorize)
         authorize = None

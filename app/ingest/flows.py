@@ -550,7 +550,7 @@ def on_feedback(
     new = service.feedback_tickets(model, predictions)
     if not new:
         return 0
-    # feedback may be sent again: skip what exists before spending budget on it
+    # feedback may be sent again: skip the tickets that exist
     existing = repository.existing_groups(
         session,
         model_id=model.id,
@@ -560,6 +560,6 @@ def on_feedback(
     new = [t for t in new if t.group_key not in existing]
     if not new:
         return 0
-    advisory_lock(session, LockKey.TICKETS, item=model.id, wait=True)
-    # feedback mismatches are outside the label budget: every one is opened
+    # feedback mismatches are outside the label budget: every one is opened, with
+    # no lock (the insert skips a ticket another transaction opened meanwhile)
     return service.open_tickets(session, model_id=model.id, candidates=new, now=now)

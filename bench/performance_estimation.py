@@ -28,6 +28,14 @@ see; its coverage is printed for all chunks, for the chunks before the shift
 apart, and for the chunks driftdesk did not flag ``concept_shift_suspected``
 apart: never silently dropped.
 
+Last, with the targets, the bench checks whether the relation between inputs
+and outcome holds in each half of every analysis period (:func:`relation_check`):
+a learner of the outcome a label-free estimate predicts (being right; the
+absolute error) fitted on the reference, against learners fitted on the
+period's own rows. Where only the period's own learners find the realized
+value, the relation changed: a concept shift, which no estimate fitted on the
+reference follows without labels.
+
 Usage::
 
     python bench/performance_estimation.py --nannyml-python /path/to/nannyml-venv/bin/python
@@ -337,6 +345,94 @@ def report(
     return summary
 
 
+FOLDS = 5
+
+
+def relation_check(data: DataSet, seed: int = 0) -> list[tuple[str, float, float, float]]:
+    """Whether the relation between inputs and outcome holds in each half of the analysis.
+
+    With the targets, one learner of the outcome a label-free estimate predicts
+    (regression: ``|y_true − y_pred|``; classification: whether the prediction
+    is right) from the features and the model's outputs is fitted on the
+    reference, and others on the period's own rows (cross-fitted: each read on
+    the fold it was not fitted on). Where the reference's learner misses the realized
+    mean and the period's own learner does not, the relation itself changed (a
+    concept shift), and no estimate fitted on the reference can follow without
+    labels. Returns (period, realized, reference's learner, period's learner).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    names = list(data.features)
+    categorical = [n for n in names if data.features[n] == "categorical"]
+    levels = {n: sorted(map(str, data.reference[n].dropna().unique())) for n in categorical}
+
+    def design(df: pd.DataFrame) -> np.ndarray:
+        cols = [
+            df[n].astype(str).map({v: i for i, v in enumerate(levels[n])}).to_numpy(float)
+            if n in levels
+            else df[n].to_numpy(float)
+            for n in names
+        ]
+        outputs = data.probabilities(df)
+        extra = (
+            df[["y_pred"]].to_numpy(float) if outputs is None else np.asarray(outputs, dtype=float)
+        )
+        return np.column_stack([*cols, extra])
+
+    def outcome(df: pd.DataFrame) -> np.ndarray:
+        if data.task == "regression":
+            return np.abs(df[data.target].to_numpy(float) - df["y_pred"].to_numpy(float))
+        return (np.array(data.truth(df)) == np.array(data.predictions(df))).astype(float)
+
+    def learner() -> Any:
+        params = {"max_iter": 300, "learning_rate": 0.05, "min_samples_leaf": 50}
+        params |= {"early_stopping": False, "random_state": seed}
+        if data.task == "regression":
+            return HistGradientBoostingRegressor(**params)
+        return HistGradientBoostingClassifier(**params)
+
+    def mean_prediction(model: Any, x: np.ndarray) -> float:
+        if data.task == "regression":
+            return float(model.predict(x).mean())
+        return float(model.predict_proba(x)[:, 1].mean())
+
+    reference = learner().fit(design(data.reference), outcome(data.reference))
+    half = len(data.analysis) // 2
+    rows = []
+    for label, part in (
+        (f"chunks 0-{half // CHUNK - 1}", data.analysis.iloc[:half]),
+        (f"chunks {half // CHUNK}-{len(data.analysis) // CHUNK - 1}", data.analysis.iloc[half:]),
+    ):
+        x, y = design(part), outcome(part)
+        folds = np.random.default_rng(seed).permutation(len(part)) % FOLDS
+        own = [
+            mean_prediction(learner().fit(x[folds != k], y[folds != k]), x[folds == k])
+            for k in range(FOLDS)
+        ]
+        rows.append((label, float(y.mean()), mean_prediction(reference, x), float(np.mean(own))))
+    return rows
+
+
+def print_relation_checks(out: Path, sets: list[str]) -> None:
+    what = {"regression": "mean |error|", "classification": "accuracy"}
+    print(
+        "\nDoes the relation between inputs and outcome hold? (with the targets: a learner "
+        "fitted on the reference\nagainst learners fitted on the period's own rows, "
+        f"cross-fitted in {FOLDS} folds)"
+    )
+    print(
+        f"{'data set':<11} {'period':<12} {'outcome':<13} {'realized':>10} "
+        f"{'reference':>10} {'own rows':>10}"
+    )
+    for name in sets:
+        data = DataSet(name, out)
+        for label, realized, ref, own in relation_check(data):
+            print(
+                f"{name:<11} {label:<12} {what[data.task]:<13} {realized:10.4f} "
+                f"{ref:10.4f} {own:10.4f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -383,6 +479,7 @@ def main() -> None:
                 chunks = driftdesk_side(data, client, args.feedback)
                 nml = json.loads((out / f"{name}_nannyml.json").read_text())
                 results[name] = report(name, chunks, nml, data.metrics)
+        print_relation_checks(out, args.sets.split(","))
 
     print(
         "\nSummary (mean absolute error against realized; share of chunks whose interval covers it)"

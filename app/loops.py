@@ -18,7 +18,7 @@ from app.ops.retention import run_retention
 from app.performance.fit_step import fit_pending
 from app.performance.incidents import run_due as judge_performance
 from app.settings import Settings
-from exceptions_queue.service import expire_leases
+from exceptions_queue.service import compact_volume, expire_leases
 from storage.base import utcnow
 
 Step = Callable[[Database, Settings], int]
@@ -37,6 +37,12 @@ def _reap_leases(db: Database, settings: Settings) -> int:
         return expire_leases(session, now=utcnow())
 
 
+def _compact_ticket_volume(db: Database, settings: Settings) -> int:
+    """The hour's ticket counters are partial rows (one per transaction): merge them."""
+    with db.session() as session:
+        return compact_volume(session, now=utcnow())
+
+
 LOOPS: tuple[Loop, ...] = (
     Loop("evaluate", run_due_evaluations, lambda s: s.evaluate_interval_seconds),
     Loop("performance", judge_performance, lambda s: s.evaluate_interval_seconds),
@@ -44,6 +50,7 @@ LOOPS: tuple[Loop, ...] = (
     # data-quality groups a batch deferred (the model's ticket lock was held), when no
     # later batch of the model folded them
     Loop("quality-fold", fold_deferred_quality, lambda s: s.evaluate_interval_seconds),
+    Loop("ticket-volume", _compact_ticket_volume, lambda s: s.evaluate_interval_seconds),
     Loop("dispatch", dispatch_due, lambda s: s.dispatch_interval_seconds),
     Loop("alert-rules", run_alert_rules, lambda s: s.alert_rules_interval_seconds),
     Loop("lease-reaper", _reap_leases, lambda s: s.lease_reaper_interval_seconds),

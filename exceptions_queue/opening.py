@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from exceptions_queue import repository, sampling, states
 from exceptions_queue.events import SYSTEM, event_row
 from exceptions_queue.labels import labels_disagree
+from storage.sql import LockKey, advisory_lock
 from storage.tables import MonitoredModel, Prediction
 
 MAX_GROUP_EXAMPLES = 10
@@ -337,3 +338,14 @@ def feedback_tickets(model: MonitoredModel, predictions: Sequence[Prediction]) -
         for p in predictions
         if p.actual is not None and labels_disagree(model, p.actual, p.prediction)
     ]
+
+
+def compact_volume(session: Session, *, now: dt.datetime) -> int:
+    """Merge the ticket volume's partial rows (one process at a time); rows removed.
+
+    Each transaction that opens tickets adds rows of its own (never an update, so
+    none waits on another for the hour's counter); this keeps them few.
+    """
+    if not advisory_lock(session, LockKey.TICKET_VOLUME, wait=False):
+        return 0  # another process is compacting
+    return repository.compact_volume(session, before=now)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -83,8 +84,9 @@ def add_volume(
     suppressed: Mapping[str, int],
     expected: Mapping[str, float] | None = None,
 ) -> None:
-    """Add to the hour's opened/suppressed counts and expected spend, per kind (an upsert
-    per kind)."""
+    """Add to the hour's opened/suppressed counts and expected spend, per kind: a partial
+    row per kind (inserted, never updated: concurrent transactions of one model do not
+    wait on each other for it; readers sum, :func:`compact_volume` merges)."""
     spend = expected or {}
     kinds = sorted(set(opened) | set(suppressed) | set(spend))
     rows = [
@@ -101,17 +103,48 @@ def add_volume(
     ]
     if not rows:
         return
-    table = TicketVolume.__table__
-    stmt = upsert(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["model_id", "hour", "kind"],
-        set_={
-            "opened": table.c.opened + stmt.excluded.opened,
-            "suppressed": table.c.suppressed + stmt.excluded.suppressed,
-            "expected": table.c.expected + stmt.excluded.expected,
-        },
-    )
-    session.execute(stmt, rows)
+    session.execute(_INSERT_VOLUME, rows)
+
+
+_V = cast(Table, TicketVolume.__table__)
+_INSERT_VOLUME = _V.insert()
+
+
+def compact_volume(session: Session, *, before: dt.datetime, limit: int = 500) -> int:
+    """Merge the partial ``ticket_volume`` rows of each (model, hour, kind) before
+    ``before`` into one; returns how many rows were removed.
+
+    Only the rows read here are deleted (a transaction inserting meanwhile adds a
+    row of its own, which the next compaction merges), so no count is lost.
+    """
+    groups = session.execute(
+        select(_V.c.model_id, _V.c.hour, _V.c.kind)
+        .where(_V.c.hour < before)
+        .group_by(_V.c.model_id, _V.c.hour, _V.c.kind)
+        .having(func.count() > 1)
+        .limit(limit)
+    ).all()
+    removed = 0
+    for model_id, hour, kind in groups:
+        parts = session.execute(
+            select(_V.c.id, _V.c.opened, _V.c.suppressed, _V.c.expected).where(
+                _V.c.model_id == model_id, _V.c.hour == hour, _V.c.kind == kind
+            )
+        ).all()
+        session.execute(delete(_V).where(_V.c.id.in_([p.id for p in parts])))
+        session.execute(
+            _INSERT_VOLUME,
+            {
+                "model_id": model_id,
+                "hour": hour,
+                "kind": kind,
+                "opened": sum(int(p.opened) for p in parts),
+                "suppressed": sum(int(p.suppressed) for p in parts),
+                "expected": math.fsum(float(p.expected) for p in parts),
+            },
+        )
+        removed += len(parts) - 1
+    return removed
 
 
 def existing_groups(
@@ -774,11 +807,12 @@ def finished_by_reviewer(
 def suppressed_counts(
     session: Session, *, since: dt.datetime | None = None, model_id: int | None = None
 ) -> list[tuple[int, str, dt.datetime, int]]:
-    """(model id, kind, hour, suppressed) for hours with suppressed tickets."""
+    """(model id, kind, hour, suppressed) for hours with suppressed tickets (partial rows summed)."""
     v = TicketVolume.__table__
     stmt = (
-        select(v.c.model_id, v.c.kind, v.c.hour, v.c.suppressed)
+        select(v.c.model_id, v.c.kind, v.c.hour, func.sum(v.c.suppressed))
         .where(v.c.suppressed > 0)
+        .group_by(v.c.model_id, v.c.kind, v.c.hour)
         .order_by(v.c.hour.desc(), v.c.model_id, v.c.kind)
     )
     if since is not None:

@@ -162,15 +162,20 @@ class TicketVolume(Base):
 
     ``expected`` is the budget this hour's candidates of the kind spent in
     expectation: the sum of their inclusion probabilities (exceptions_queue.sampling).
+
+    Partial rows, like ``block_counts``: each transaction that opens tickets
+    inserts its own (no row is updated, so concurrent ingest transactions of one
+    model never wait on each other for it), readers sum them, and
+    :func:`exceptions_queue.repository.compact_volume` merges an hour's rows.
     """
 
     __tablename__ = "ticket_volume"
+    __table_args__ = (Index("ix_ticket_volume_model_id_hour_kind", "model_id", "hour", "kind"),)
 
-    model_id: Mapped[int] = mapped_column(
-        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
-    )
-    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(30), primary_key=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(30))
     opened: Mapped[int] = mapped_column(BigInteger, default=0)
     suppressed: Mapped[int] = mapped_column(BigInteger, default=0)
     expected: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))

@@ -49,6 +49,8 @@ class LockKey(Enum):
     PERFORMANCE_EVALUATION = 7419015
     # one transaction moves a model's noted label changes into its audited sums at a time
     PERFORMANCE_LABELS = 7419016
+    # one process merges the ticket volume's partial rows at a time
+    TICKET_VOLUME = 7419017
 
 
 def advisory_lock(

@@ -53,8 +53,13 @@ def model_ids(session: Session, *, names: list[str] | None = None) -> dict[int, 
 def hourly_opened(
     session: Session, *, since: dt.datetime
 ) -> list[tuple[int, str, dt.datetime, int]]:
-    """(model id, kind, hour, tickets opened) from the hourly counters since ``since``."""
-    stmt = select(V.c.model_id, V.c.kind, V.c.hour, V.c.opened).where(V.c.hour >= since)
+    """(model id, kind, hour, tickets opened) from the hourly counters since ``since``
+    (their partial rows summed)."""
+    stmt = (
+        select(V.c.model_id, V.c.kind, V.c.hour, func.sum(V.c.opened))
+        .where(V.c.hour >= since)
+        .group_by(V.c.model_id, V.c.kind, V.c.hour)
+    )
     return [(int(m), str(k), h, int(n)) for m, k, h, n in session.execute(stmt)]
 
 

@@ -12,8 +12,8 @@
   model's next batch with breaks, or the background step) folds them. A replica
   storing one of the ids between the reservation and COPY makes it a duplicate,
   not an error.
-* On SQLite, an id stored between the read and the write lock is found again
-  under the lock.
+* On SQLite, an id stored after the batch was prepared (a client's retry, or
+  another writer) is found by the insert and checked again under the lock.
 """
 
 from __future__ import annotations
@@ -444,14 +444,14 @@ def test_an_id_stored_by_another_replica_meanwhile_is_a_duplicate_on_postgres(
     )
 
 
-def test_an_id_stored_between_the_read_and_the_write_lock_on_sqlite(
+def test_an_id_stored_after_the_batch_was_prepared_is_checked_under_the_lock_on_sqlite(
     client: TestClient, db: Database, settings: Settings
 ) -> None:
     if not db.is_sqlite:
         pytest.skip("SQLite only (PostgreSQL: the previous test)")
     create_model_with_reference(client)
     records = predictions(20, seed=4)
-    prepared = _prepared(db, settings, records)  # ids checked before the write lock
+    prepared = _prepared(db, settings, records)  # no id is read before the write lock
     assert client.post(URL, json={"predictions": [records[5]]}).json()["accepted"] == 1
     with pytest.raises(Raced), db.session() as session:
         write(session, prepared)

@@ -6,6 +6,7 @@ did), run on its own thread at its interval. Add a loop by adding it to LOOPS.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from app.ops.retention import run_retention
 from app.performance.fit_step import fit_pending
 from app.performance.incidents import run_due as judge_performance
 from app.settings import Settings
-from exceptions_queue.service import compact_volume, expire_leases
+from exceptions_queue.service import compact_volume, expire_leases, volume_to_compact
 from storage.base import utcnow
 
 Step = Callable[[Database, Settings], int]
@@ -38,9 +39,14 @@ def _reap_leases(db: Database, settings: Settings) -> int:
 
 
 def _compact_ticket_volume(db: Database, settings: Settings) -> int:
-    """The hour's ticket counters are partial rows (one per transaction): merge them."""
+    """The hour's ticket counters are partial rows (one per transaction): merge the last
+    day's. Looked for in a read first: no write (SQLite's write lock) when there are none."""
+    since = utcnow() - dt.timedelta(days=1)
+    with db.session(readonly=True) as session:
+        if not volume_to_compact(session, since=since, limit=1):
+            return 0
     with db.session() as session:
-        return compact_volume(session, now=utcnow())
+        return compact_volume(session, since=since)
 
 
 LOOPS: tuple[Loop, ...] = (

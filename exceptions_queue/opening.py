@@ -340,12 +340,15 @@ def feedback_tickets(model: MonitoredModel, predictions: Sequence[Prediction]) -
     ]
 
 
-def compact_volume(session: Session, *, now: dt.datetime) -> int:
-    """Merge the ticket volume's partial rows (one process at a time); rows removed.
+def compact_volume(session: Session, *, since: dt.datetime) -> int:
+    """Merge the ticket volume's partial rows of the hours from ``since`` on (one process
+    at a time); rows removed.
 
     Each transaction that opens tickets adds rows of its own (never an update, so
-    none waits on another for the hour's counter); this keeps them few.
+    none waits on another for the hour's counter), always in the current hour;
+    this keeps them few. Older rows left unmerged (no process ran it for that
+    long) stay correct: readers sum them.
     """
     if not advisory_lock(session, LockKey.TICKET_VOLUME, wait=False):
         return 0  # another process is compacting
-    return repository.compact_volume(session, before=now)
+    return repository.compact_volume(session, since=since)

@@ -110,20 +110,28 @@ _V = cast(Table, TicketVolume.__table__)
 _INSERT_VOLUME = _V.insert()
 
 
-def compact_volume(session: Session, *, before: dt.datetime, limit: int = 500) -> int:
-    """Merge the partial ``ticket_volume`` rows of each (model, hour, kind) before
-    ``before`` into one; returns how many rows were removed.
-
-    Only the rows read here are deleted (a transaction inserting meanwhile adds a
-    row of its own, which the next compaction merges), so no count is lost.
-    """
-    groups = session.execute(
+def volume_to_compact(
+    session: Session, *, since: dt.datetime, limit: int = 500
+) -> list[tuple[int, dt.datetime, str]]:
+    """The (model, hour, kind) of ``ticket_volume`` from ``since`` on with several partial rows."""
+    rows = session.execute(
         select(_V.c.model_id, _V.c.hour, _V.c.kind)
-        .where(_V.c.hour < before)
+        .where(_V.c.hour >= since)
         .group_by(_V.c.model_id, _V.c.hour, _V.c.kind)
         .having(func.count() > 1)
         .limit(limit)
     ).all()
+    return [(int(m), h, str(k)) for m, h, k in rows]
+
+
+def compact_volume(session: Session, *, since: dt.datetime, limit: int = 500) -> int:
+    """Merge the partial ``ticket_volume`` rows of each (model, hour, kind) from ``since``
+    on into one; returns how many rows were removed.
+
+    Only the rows read here are deleted (a transaction inserting meanwhile adds a
+    row of its own, which the next compaction merges), so no count is lost.
+    """
+    groups = volume_to_compact(session, since=since, limit=limit)
     removed = 0
     for model_id, hour, kind in groups:
         parts = session.execute(

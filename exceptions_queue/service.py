@@ -41,6 +41,7 @@ from exceptions_queue.repository import (
     list_tickets,
     models_with_deferred_quality,
     opened_per_hour,
+    volume_to_compact,
 )
 from exceptions_queue.resolving import (
     REVIEWABLE,
@@ -89,4 +90,5 @@ __all__ = [
     "release",
     "reopen",
     "resolve",
+    "volume_to_compact",
 ]

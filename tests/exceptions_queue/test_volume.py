@@ -17,7 +17,7 @@ from tests.factories import create_model
 
 H1 = dt.datetime(2026, 12, 3, 10, tzinfo=dt.UTC)
 H2 = H1 + dt.timedelta(hours=1)
-NOW = H2 + dt.timedelta(minutes=30)
+H0 = H1 - dt.timedelta(hours=1)  # before the hours compacted
 
 
 def _model_id(client: TestClient, db: Database) -> int:
@@ -61,7 +61,7 @@ def test_partial_rows_are_summed_by_readers_and_merged_without_loss(
     ]
     assert len(_rows(db)) == 7
     with db.session() as session:
-        removed = service.compact_volume(session, now=NOW)
+        removed = service.compact_volume(session, since=H1)
     assert removed == 4  # 3 low_confidence and 3 audit rows of H1 become one each
     assert _rows(db) == [
         (H1, "audit", 3, 0),
@@ -71,8 +71,18 @@ def test_partial_rows_are_summed_by_readers_and_merged_without_loss(
     # merged again: nothing to do; a new row of the same hour is merged next time
     _add(db, model_id, H1, low_confidence=1)
     with db.session() as session:
-        assert service.compact_volume(session, now=NOW) == 1
+        assert service.compact_volume(session, since=H1) == 1
     assert (H1, "low_confidence", 13, 4) in _rows(db)
+    # an hour before ``since`` is left as it is (its readers sum it all the same)
+    for n in (1, 2):
+        _add(db, model_id, H0, low_confidence=n)
+    with db.session() as session:
+        assert service.compact_volume(session, since=H1) == 0
+        assert service.volume_to_compact(session, since=H0) == [(model_id, H0, "low_confidence")]
+    assert sorted(r for r in _rows(db) if r[0] == H0) == [
+        (H0, "low_confidence", 1, 1),
+        (H0, "low_confidence", 2, 1),
+    ]
 
 
 def test_one_process_compacts_at_a_time_on_postgres(client: TestClient, db: Database) -> None:
@@ -84,8 +94,8 @@ def test_one_process_compacts_at_a_time_on_postgres(client: TestClient, db: Data
     with db.session() as holder:
         assert advisory_lock(holder, LockKey.TICKET_VOLUME, wait=True)
         with db.session() as session:
-            assert service.compact_volume(session, now=NOW) == 0
+            assert service.compact_volume(session, since=H1) == 0
     with db.session(readonly=True) as session:
         assert session.scalar(select(func.count()).select_from(TicketVolume)) == 2
     with db.session() as session:
-        assert service.compact_volume(session, now=NOW) == 1
+        assert service.compact_volume(session, since=H1) == 1

@@ -3,7 +3,7 @@
 The database is part of the key: ids restart in every database, and one process
 may use several (the tests do, one database per test). A value that can change
 (a model, by its name) is cached only by a caller that checks it is still
-current where it matters (app.ingest.endpoints).
+current where it matters (app.ingest.flows: the write checks it).
 """
 
 from __future__ import annotations
